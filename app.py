@@ -1,0 +1,100 @@
+"""Chalice wiring only: each handler calls one use case; errors become HTTP answers here."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from chalice import BadRequestError, Chalice, ConvertToMiddleware, CORSConfig, IAMAuthorizer, NotFoundError, Rate
+from chalice.app import CloudWatchEvent, S3Event
+
+from chalicelib import config, factory, queries
+from chalicelib.errors import ValidationError
+from chalicelib.pipeline import total
+from chalicelib.retry import deadline_of
+
+app = Chalice(app_name="reddit-hate-watch")
+logger = Logger(service="reddit-hate-watch")
+# Structured JSON logs with the Lambda context for the handlers and for every
+# chalicelib module (their loggers are children of "chalicelib").
+app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context))
+logging.getLogger("chalicelib")
+copy_config_to_registered_loggers(source_logger=logger, include={"chalicelib"})
+# Decorator arguments are evaluated at import: they must not need AWS or a
+# deployed stack, so missing names fall back to placeholders here.
+_boot = config.decorator_settings()
+_services: factory.Services | None = None
+
+
+def services() -> factory.Services:
+    global _services  # noqa: PLW0603 - one composition root per Lambda container
+    if _services is None:
+        _services = factory.Services()
+    return _services
+
+
+def set_services(replacement: factory.Services | None) -> None:
+    """Tests and the offline runner swap the composition root."""
+    global _services  # noqa: PLW0603
+    _services = replacement
+
+
+_route_options: dict[str, Any] = {
+    "api_key_required": _boot.api_auth == "api_key",
+    "authorizer": IAMAuthorizer() if _boot.api_auth == "iam" else None,
+    "cors": CORSConfig(allow_origin=_boot.cors_origin) if _boot.cors_origin else False,
+}
+
+
+@app.schedule(Rate(_boot.schedule_minutes, unit=Rate.MINUTES), name="ingest")
+def ingest(event: CloudWatchEvent) -> dict[str, Any]:
+    reports = services().ingestor.run(deadline_of(event.context))
+    return {"delivered": sum(r.delivered for r in reports), "subreddits": len(reports)}
+
+
+@app.on_s3_event(bucket=_boot.bucket, events=["s3:ObjectCreated:*"], prefix=_boot.raw_prefix, name="classify")
+def classify(event: S3Event) -> dict[str, int]:
+    # Chalice's S3Event exposes only the first record; the raw event has them all.
+    reports = services().processor.process_event(event.to_dict(), deadline_of(event.context))
+    return total(reports)
+
+
+@app.route("/comments", methods=["GET"], **_route_options)
+def list_comments() -> dict[str, Any]:
+    s = services()
+    params = app.current_request.query_params if app.current_request else None
+    try:
+        query = queries.parse_comment_query(params, s.cursor_codec if params and "cursor" in params else None)
+    except ValidationError as exc:
+        raise BadRequestError(str(exc)) from None
+    page = s.repository.query(query)
+    cursor = s.cursor_codec.encode(page.last_key, queries.scope_of(query)) if page.last_key else None
+    return {"items": page.items, "next_cursor": cursor}
+
+
+@app.route("/comments/{comment_id}", methods=["GET"], **_route_options)
+def get_comment(comment_id: str) -> dict[str, Any]:
+    try:
+        item = services().repository.get_comment(queries.comment_id_param(comment_id))
+    except ValidationError as exc:
+        raise BadRequestError(str(exc)) from None
+    if item is None:
+        raise NotFoundError(f"comment {comment_id} not found")
+    return item
+
+
+@app.route("/stats", methods=["GET"], **_route_options)
+def stats() -> dict[str, Any]:
+    try:
+        subreddit = queries.parse_stats_query(app.current_request.query_params if app.current_request else None)
+    except ValidationError as exc:
+        raise BadRequestError(str(exc)) from None
+    repo = services().repository
+    labels = repo.stats()
+    answer: dict[str, Any] = {"labels": labels, "total": sum(labels.values())}
+    if subreddit is not None:
+        sub = repo.stats(subreddit)
+        answer["subreddit"] = {"name": subreddit, "labels": sub, "total": sum(sub.values())}
+    return answer

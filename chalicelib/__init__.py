@@ -1,0 +1,1 @@
+"""Business logic of the Reddit hate-speech pipeline: plain Python, no Chalice."""

@@ -1,0 +1,156 @@
+"""Client of the Hugging Face text-classification model on a SageMaker endpoint."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, ReadTimeoutError
+
+from chalicelib.errors import ClassifierError, InputRejected
+from chalicelib.models import Prediction
+from chalicelib.retry import Backoff
+
+if TYPE_CHECKING:
+    from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
+
+log = logging.getLogger(__name__)
+
+#: Serverless endpoints accept at most 4 MB per request; keep a margin for JSON framing.
+MAX_PAYLOAD_BYTES = 3_500_000
+#: The model truncates to 512 tokens anyway; cutting the text bounds the payload
+#: without ever making the model reject a long comment.
+MAX_MODEL_CHARS = 4_000
+LABELS = {"hate": "hate", "nothate": "nothate", "not hate": "nothate", "not_hate": "nothate"}
+# Errors worth another attempt: throttling (MaxConcurrency reached), the
+# serverless cold start, and transient service faults.
+_RETRYABLE_CODES = frozenset({
+    "ThrottlingException", "ModelNotReadyException", "ServiceUnavailable", "InternalFailure",
+    "InternalDependencyException", "ServiceUnavailableException",
+})
+
+T = TypeVar("T")
+
+
+class Classifier(Protocol):
+    def classify(self, texts: Sequence[str]) -> ClassifyResult: ...
+
+
+@dataclass(frozen=True)
+class ClassifyResult:
+    """One entry per input: a Prediction, or the reason the model rejected that input."""
+
+    predictions: list[Prediction | str]
+    calls: int = 0
+
+
+def model_text(text: str) -> str:
+    return text[:MAX_MODEL_CHARS]
+
+
+def chunk(items: Sequence[T], texts: Sequence[str], max_items: int,
+          max_bytes: int = MAX_PAYLOAD_BYTES) -> Iterator[list[T]]:
+    """Split into endpoint requests bounded by count and by JSON payload size."""
+    batch: list[T] = []
+    size = 0
+    for item, text in zip(items, texts, strict=True):
+        cost = len(json.dumps(model_text(text))) + 2
+        if batch and (len(batch) >= max_items or size + cost > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += cost
+    if batch:
+        yield batch
+
+
+def parse_response(payload: Any, expected: int, model: str) -> list[Prediction]:
+    """Accept ``[{label, score}]`` and ``[[{label, score}, ...]]`` (top_k) answers."""
+    if isinstance(payload, dict):
+        payload = [payload]
+    if not isinstance(payload, list) or len(payload) != expected:
+        raise ClassifierError(f"endpoint answered {type(payload).__name__} of unexpected length for {expected} inputs")
+    predictions = []
+    for entry in payload:
+        candidates = entry if isinstance(entry, list) else [entry]
+        try:
+            best = max(candidates, key=lambda c: float(c["score"]))
+            label = LABELS[str(best["label"]).strip().lower()]
+            score = float(best["score"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ClassifierError(f"unexpected prediction {str(entry)[:200]}") from exc
+        predictions.append(Prediction(label=label, score=score, model=model))
+    return predictions
+
+
+def _model_from(custom_attributes: str | None, default: str) -> str:
+    """The local model server names itself in CustomAttributes ("model=<id>")."""
+    for part in (custom_attributes or "").split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "model" and value:
+            return value
+    return default
+
+
+@dataclass
+class EndpointClassifier:
+    client: SageMakerRuntimeClient
+    endpoint_name: str
+    model_id: str
+    backoff: Backoff = field(default_factory=Backoff)
+
+    def classify(self, texts: Sequence[str]) -> ClassifyResult:
+        """Classify one request's worth of texts, isolating inputs the model rejects."""
+        if not texts:
+            return ClassifyResult([], 0)
+        try:
+            predictions, calls = self._invoke([model_text(t) for t in texts])
+            return ClassifyResult(list(predictions), calls)
+        except InputRejected as exc:
+            if len(texts) == 1:
+                return ClassifyResult([f"rejected by the model: {exc}"], exc.calls)
+            # One bad input fails the whole request: bisect to find it and keep the rest.
+            middle = len(texts) // 2
+            left = self.classify(texts[:middle])
+            right = self.classify(texts[middle:])
+            return ClassifyResult(left.predictions + right.predictions,
+                                  exc.calls + left.calls + right.calls)
+
+    def _invoke(self, texts: list[str]) -> tuple[list[Prediction], int]:
+        body = json.dumps({"inputs": texts, "parameters": {"truncation": True}}, ensure_ascii=False)
+        calls = 0
+        last = ""
+        for _ in self.backoff.pauses():
+            calls += 1
+            try:
+                response = self.client.invoke_endpoint(
+                    EndpointName=self.endpoint_name, ContentType="application/json",
+                    Accept="application/json", Body=body.encode(),
+                )
+            except ClientError as exc:
+                error = exc.response.get("Error", {})
+                code = str(error.get("Code", ""))
+                # ModelError carries the container's own status: 4xx means this input
+                # is bad (split to isolate it), 5xx or 0 is a cold start or crash (retry).
+                original = exc.response.get("OriginalStatusCode")
+                if code == "ModelError" and isinstance(original, int) and 400 <= original < 500:
+                    raise InputRejected(str(error.get("Message", ""))[:300], calls) from exc
+                if code not in _RETRYABLE_CODES and code != "ModelError":
+                    raise ClassifierError(f"endpoint {self.endpoint_name}: {code}: {error.get('Message')}") from exc
+                last = f"{code}: {error.get('Message')}"
+            except (ReadTimeoutError, ConnectionError) as exc:
+                last = type(exc).__name__
+            except BotoCoreError as exc:
+                raise ClassifierError(f"endpoint {self.endpoint_name}: {exc}") from exc
+            else:
+                try:
+                    payload = json.loads(response["Body"].read())
+                except ValueError as exc:
+                    raise ClassifierError("endpoint answered with invalid JSON") from exc
+                model = _model_from(response.get("CustomAttributes"), self.model_id)
+                return parse_response(payload, len(texts), model), calls
+            log.warning("endpoint call failed, retrying", extra={"error": last, "attempt": calls})
+        raise ClassifierError(f"endpoint {self.endpoint_name} still failing after {calls} attempts: {last}")

@@ -1,0 +1,63 @@
+"""Every error the business logic raises.
+
+    PipelineError
+    ├── ConfigError            settings missing or malformed
+    ├── ValidationError        a REST parameter is bad (carries the parameter name)
+    ├── SourceError            Reddit could not be read
+    ├── DeliveryError          Firehose still refused records after retries
+    ├── ClassifierError        the endpoint kept failing after retries
+    │   └── InputRejected      the model rejected one specific input (ModelError 4xx)
+    ├── StorageError           DynamoDB / S3 still failing after retries
+    ├── ObjectBusy             another invocation holds the lease on this S3 object
+    └── TimeBudgetExhausted    stopped early to leave time; Lambda will retry the rest
+
+app.py translates ValidationError to HTTP 400; everything else that escapes a
+handler makes Lambda retry the event (which is safe: processing is idempotent).
+"""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Base class."""
+
+
+class ConfigError(PipelineError):
+    pass
+
+
+class ValidationError(PipelineError):
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(f"{parameter}: {message}")
+        self.parameter = parameter
+        self.message = message
+
+
+class SourceError(PipelineError):
+    pass
+
+
+class DeliveryError(PipelineError):
+    pass
+
+
+class ClassifierError(PipelineError):
+    pass
+
+
+class InputRejected(ClassifierError):
+    def __init__(self, message: str, calls: int = 1) -> None:
+        super().__init__(message)
+        self.calls = calls  # endpoint calls spent before the rejection
+
+
+class StorageError(PipelineError):
+    pass
+
+
+class ObjectBusy(PipelineError):
+    pass
+
+
+class TimeBudgetExhausted(PipelineError):
+    pass

@@ -1,0 +1,79 @@
+"""Composition root: builds every collaborator from Settings, lazily, once per container."""
+
+from __future__ import annotations
+
+import functools
+
+from chalicelib import config
+from chalicelib.classifier import EndpointClassifier
+from chalicelib.clients import AwsClients
+from chalicelib.firehose_sink import FirehoseSink
+from chalicelib.object_store import ObjectStore
+from chalicelib.pipeline import Ingestor, ObjectProcessor
+from chalicelib.queries import CursorCodec
+from chalicelib.repository import CommentRepository
+from chalicelib.retry import Backoff
+from chalicelib.secrets import SecretReader
+
+
+class Services:
+    """Everything the handlers need. Tests build one with their own clients or backoff."""
+
+    def __init__(
+        self,
+        settings: config.Settings | None = None,
+        clients: AwsClients | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._settings = settings
+        self.clients = clients or AwsClients()
+        self.backoff = backoff or Backoff()
+
+    @functools.cached_property
+    def settings(self) -> config.Settings:
+        return self._settings or config.load()
+
+    @functools.cached_property
+    def repository(self) -> CommentRepository:
+        self.settings.require("table")
+        return CommentRepository(self.clients.dynamodb, self.settings.table, self.backoff)
+
+    @functools.cached_property
+    def secrets(self) -> SecretReader:
+        return SecretReader(self.clients.secretsmanager)
+
+    @functools.cached_property
+    def ingestor(self) -> Ingestor:
+        # PRAW takes ~175 ms to import: only the ingestion function pays for it.
+        from chalicelib.reddit_source import RedditSource, build_reddit  # noqa: PLC0415
+
+        s = self.settings
+        s.require("stream", "reddit_secret_id", "table")
+        # Credentials are read once per container: the secret costs a call and
+        # PRAW keeps its OAuth token between invocations.
+        reddit = build_reddit(self.secrets.reddit_credentials(s.reddit_secret_id), s.reddit_urls)
+        return Ingestor(
+            source=RedditSource(reddit, Backoff(attempts=3, base=1.0, sleep=self.backoff.sleep)),
+            sink=FirehoseSink(self.clients.firehose, s.stream, self.backoff),
+            repository=self.repository,
+            subreddits=s.subreddits,
+            max_per_run=s.max_comments_per_run,
+        )
+
+    @functools.cached_property
+    def processor(self) -> ObjectProcessor:
+        s = self.settings
+        s.require("endpoint_name", "table")
+        return ObjectProcessor(
+            store=ObjectStore(self.clients.s3, s.quarantine_prefix),
+            repository=self.repository,
+            classifier=EndpointClassifier(self.clients.sagemaker_runtime, s.endpoint_name, s.model_id,
+                                          self.backoff),
+            batch_size=s.batch_size,
+            retention_days=s.retention_days,
+        )
+
+    @functools.cached_property
+    def cursor_codec(self) -> CursorCodec:
+        self.settings.require("cursor_secret_id")
+        return CursorCodec(self.secrets.cursor_key(self.settings.cursor_secret_id))

@@ -1,0 +1,55 @@
+"""S3 adapter: reads Firehose objects and writes quarantine files."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.errors import StorageError
+from chalicelib.models import Rejected
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+def quarantine_key(prefix: str, source_key: str) -> str:
+    """Deterministic, so a redelivered event overwrites instead of duplicating."""
+    return f"{prefix}{source_key}.rejected.jsonl"
+
+
+class ObjectStore:
+    def __init__(self, client: S3Client, quarantine_prefix: str) -> None:
+        self._client = client
+        self._quarantine_prefix = quarantine_prefix
+
+    def read(self, bucket: str, key: str) -> bytes | None:
+        """The object's bytes, or None when it no longer exists."""
+        try:
+            return self._client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise StorageError(f"cannot read s3://{bucket}/{key}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"cannot read s3://{bucket}/{key}: {exc}") from exc
+
+    def quarantine(self, bucket: str, source_key: str, rejected: Sequence[Rejected]) -> str:
+        """Write one JSON line per rejected record, with its reason; returns the key."""
+        key = quarantine_key(self._quarantine_prefix, source_key)
+        body = "".join(
+            json.dumps(
+                {"source": f"s3://{bucket}/{source_key}", "record": r.line_number, "reason": r.reason,
+                 "raw": r.raw},
+                ensure_ascii=False,
+            )
+            + "\n"
+            for r in rejected
+        ).encode()
+        try:
+            self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/x-ndjson")
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"cannot write quarantine s3://{bucket}/{key}: {exc}") from exc
+        return key

@@ -1,0 +1,144 @@
+"""Reads new comments from Reddit with PRAW, newest first, back to a checkpoint."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import praw
+import prawcore
+
+from chalicelib.models import Checkpoint, Comment
+from chalicelib.retry import Backoff, Deadline
+from chalicelib.secrets import RedditCredentials
+
+log = logging.getLogger(__name__)
+
+# Reddit answers these for private, banned, quarantined or missing subreddits:
+# retrying cannot help, the other subreddits go on.
+_PERMANENT = (
+    prawcore.exceptions.NotFound,
+    prawcore.exceptions.Forbidden,
+    prawcore.exceptions.Redirect,
+    prawcore.exceptions.UnavailableForLegalReasons,
+    prawcore.exceptions.BadRequest,
+)
+# prawcore already retries 5xx a few times; these are what is left after that.
+_TRANSIENT = (prawcore.exceptions.ServerError, prawcore.exceptions.RequestException)
+#: Wait for a rate-limit reset only while this much of the Lambda budget would remain.
+RESERVE_MS = 20_000
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    subreddit: str
+    comments: list[Comment]  # newest first
+    gap: bool  # the listing ended (or the cap was hit) before the checkpoint
+    skipped_reason: str | None = None
+
+
+class CommentSource(Protocol):
+    def fetch(
+        self, subreddit: str, checkpoint: Checkpoint | None, limit: int, deadline: Deadline
+    ) -> FetchResult: ...
+
+
+def build_reddit(credentials: RedditCredentials, urls: dict[str, str]) -> praw.Reddit:
+    """Read-only PRAW client; ``urls`` may point oauth/reddit/short URLs at a stand-in server."""
+    options: dict[str, Any] = dict(urls)
+    return praw.Reddit(
+        client_id=credentials.client_id,
+        client_secret=credentials.client_secret,
+        user_agent=credentials.user_agent,
+        check_for_updates=False,
+        **options,
+    )
+
+
+def to_comment(item: Any, ingested_at: float) -> Comment:
+    """Map a PRAW Comment without triggering lazy fetches (only listing data is read)."""
+    data = vars(item)
+    subreddit = str(data.get("subreddit") or "")
+    link_id = str(data.get("link_id") or "")
+    comment_id = str(data["id"])
+    author = data.get("author")
+    permalink = data.get("permalink") or f"/r/{subreddit}/comments/{link_id.removeprefix('t3_')}/_/{comment_id}/"
+    return Comment(
+        id=comment_id,
+        fullname=str(data.get("name") or f"t1_{comment_id}"),
+        subreddit=subreddit,
+        author=str(author) if author is not None else None,
+        body=str(data.get("body") or ""),
+        created_utc=float(data.get("created_utc") or 0.0),
+        permalink=str(permalink),
+        link_id=link_id,
+        parent_id=str(data.get("parent_id") or ""),
+        ingested_at=ingested_at,
+    )
+
+
+def _reset_seconds(exc: prawcore.exceptions.ResponseException) -> float:
+    headers = getattr(exc.response, "headers", {}) or {}
+    for name in ("retry-after", "x-ratelimit-reset"):
+        try:
+            return max(0.0, float(headers[name]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return 60.0
+
+
+class RedditSource:
+    def __init__(
+        self,
+        reddit: praw.Reddit,
+        backoff: Backoff | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._reddit = reddit
+        self._backoff = backoff or Backoff(attempts=3, base=1.0)
+        self._clock = clock
+
+    def fetch(
+        self, subreddit: str, checkpoint: Checkpoint | None, limit: int, deadline: Deadline
+    ) -> FetchResult:
+        reason = "no attempt made"
+        for _ in self._backoff.pauses():
+            try:
+                return self._read(subreddit, checkpoint, limit)
+            except _PERMANENT as exc:
+                reason = f"{type(exc).__name__}: subreddit unavailable"
+                break
+            except prawcore.exceptions.TooManyRequests as exc:
+                wait = _reset_seconds(exc)
+                reason = f"rate limited for {wait:.0f}s"
+                if deadline.remaining_ms() - wait * 1000 < RESERVE_MS:
+                    break
+                log.warning("reddit rate limit, waiting", extra={"subreddit": subreddit, "seconds": wait})
+                self._backoff.sleep(wait)
+            except _TRANSIENT as exc:
+                reason = f"{type(exc).__name__} after retries"
+                log.warning("reddit transient error", extra={"subreddit": subreddit, "error": type(exc).__name__})
+        log.error("subreddit skipped this run", extra={"subreddit": subreddit, "reason": reason})
+        return FetchResult(subreddit, [], gap=False, skipped_reason=reason)
+
+    def _read(self, subreddit: str, checkpoint: Checkpoint | None, limit: int) -> FetchResult:
+        now = self._clock()
+        listing: Iterable[Any] = self._reddit.subreddit(subreddit).comments(limit=limit)
+        comments: list[Comment] = []
+        seen: set[str] = set()
+        for item in listing:
+            comment = to_comment(item, now)
+            if checkpoint and (
+                comment.id == checkpoint.last_id or comment.created_utc < checkpoint.last_created_utc
+            ):
+                return FetchResult(subreddit, comments, gap=False)
+            if comment.id not in seen:  # a listing can shift while it is paged
+                seen.add(comment.id)
+                comments.append(comment)
+        # The listing ended (Reddit stops near 1,000 items) or the per-run cap was
+        # hit before the checkpoint: anything older than what we read is missed.
+        gap = checkpoint is not None
+        return FetchResult(subreddit, comments, gap=gap)

@@ -1,0 +1,299 @@
+"""DynamoDB repository: labeled comments, counters, checkpoints and leases.
+
+Reads for the REST API use Query on the sparse indexes in chalicelib.schema,
+never Scan. Missing items come back as None; app.py turns that into 404.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib import schema
+from chalicelib.errors import StorageError
+from chalicelib.models import Checkpoint, CommentQuery, LabeledComment, Page
+from chalicelib.retry import Backoff
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+log = logging.getLogger(__name__)
+
+# DynamoDB limits: BatchWriteItem 25 requests, BatchGetItem 100 keys per call.
+WRITE_BATCH = 25
+GET_BATCH = 100
+#: Public fields of a stored comment, in API order.
+PUBLIC_FIELDS = ("comment_id", "subreddit", "author", "body", "permalink", "created_utc", "label", "score",
+                 "model", "link_id", "parent_id", "classified_at")
+#: A filtered query (label within a subreddit) reads at most this many pages per request.
+MAX_QUERY_ROUNDS = 8
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _to_ddb(value: dict[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(_number(v) if isinstance(v, float) else v)
+            for k, v in value.items() if v is not None}
+
+
+def _from_ddb(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    """Decimal -> int/float so items serialise to JSON."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _number(value: float) -> Decimal:
+    # Decimal(str()) keeps what the user sees; Decimal(float) would carry binary noise.
+    return Decimal(str(round(value, 6)))
+
+
+def to_item(labeled: LabeledComment, retention_days: int) -> dict[str, Any]:
+    c, p = labeled.comment, labeled.prediction
+    item: dict[str, Any] = {
+        schema.PARTITION_KEY: c.id,
+        schema.KIND_ATTRIBUTE: schema.KIND_COMMENT,
+        "fullname": c.fullname,
+        "subreddit": c.subreddit.lower(),  # Reddit names are case-insensitive; so is the index
+        "author": c.author,
+        "body": c.body,
+        schema.SORT_ATTRIBUTE: _number(c.created_utc),
+        "permalink": c.permalink,
+        "link_id": c.link_id or None,
+        "parent_id": c.parent_id or None,
+        "label": p.label,
+        "score": _number(p.score),
+        "model": p.model,
+        "ingested_at": _number(c.ingested_at),
+        "classified_at": _number(labeled.classified_at),
+    }
+    if retention_days > 0:
+        item[schema.TTL_ATTRIBUTE] = int(labeled.classified_at) + retention_days * 86_400
+    return item
+
+
+def public(item: dict[str, Any]) -> dict[str, Any]:
+    """The API view of a stored comment: no bookkeeping attributes."""
+    return {k: item.get(k) for k in PUBLIC_FIELDS}
+
+
+class CommentRepository:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table: str,
+        backoff: Backoff | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = client
+        self._table = table
+        self._backoff = backoff or Backoff()
+        self._clock = clock
+
+    # -- writes -------------------------------------------------------------
+
+    def existing_ids(self, ids: Iterable[str]) -> set[str]:
+        """Which of ``ids`` are stored already (BatchGetItem, 100 keys a call)."""
+        wanted = list(dict.fromkeys(ids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), GET_BATCH):
+            keys: list[dict[str, Any]] = [
+                {schema.PARTITION_KEY: {"S": i}} for i in wanted[start : start + GET_BATCH]
+            ]
+            for _ in self._backoff.pauses():
+                response = self._call(
+                    self._client.batch_get_item,
+                    RequestItems={self._table: {"Keys": keys, "ProjectionExpression": "#k",
+                                                "ExpressionAttributeNames": {"#k": schema.PARTITION_KEY}}},
+                )
+                found.update(i[schema.PARTITION_KEY]["S"] for i in response["Responses"].get(self._table, []))
+                keys = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+                if not keys:
+                    break
+            else:
+                raise StorageError(f"{len(keys)} keys still unprocessed by BatchGetItem")
+        return found
+
+    def put_labeled(self, labeled: Sequence[LabeledComment], retention_days: int) -> None:
+        """Store comments (BatchWriteItem, 25 a call), retrying UnprocessedItems with backoff."""
+        items = [to_item(x, retention_days) for x in labeled]
+        for start in range(0, len(items), WRITE_BATCH):
+            requests: list[Any] = [{"PutRequest": {"Item": _to_ddb(i)}} for i in items[start : start + WRITE_BATCH]]
+            for _ in self._backoff.pauses():
+                response = self._call(self._client.batch_write_item, RequestItems={self._table: requests})
+                requests = response.get("UnprocessedItems", {}).get(self._table, [])
+                if not requests:
+                    break
+                log.warning("dynamodb unprocessed items, retrying", extra={"count": len(requests)})
+            else:
+                raise StorageError(f"{len(requests)} items still unprocessed by BatchWriteItem")
+
+    def add_counts(self, labeled: Sequence[LabeledComment]) -> None:
+        """Bump the label counters (overall and per subreddit) that GET /stats reads."""
+        per_key: dict[str, Counter[str]] = {}
+        for x in labeled:
+            for key in (schema.stats_key(None), schema.stats_key(x.comment.subreddit)):
+                per_key.setdefault(key, Counter())[x.prediction.label] += 1
+        for key, counts in per_key.items():
+            names = {f"#l{i}": label for i, label in enumerate(counts)}
+            values = {f":n{i}": {"N": str(counts[label])} for i, label in enumerate(counts)}
+            self._call(
+                self._client.update_item,
+                TableName=self._table,
+                Key={schema.PARTITION_KEY: {"S": key}},
+                UpdateExpression="ADD " + ", ".join(f"#l{i} :n{i}" for i in range(len(counts))),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+
+    # -- checkpoints and leases ------------------------------------------------
+
+    def get_checkpoint(self, subreddit: str) -> Checkpoint | None:
+        item = self._get(schema.checkpoint_key(subreddit), consistent=True)
+        if not item:
+            return None
+        return Checkpoint(subreddit, str(item["last_id"]), float(item["last_created_utc"]))
+
+    def put_checkpoint(self, checkpoint: Checkpoint) -> None:
+        self._call(
+            self._client.put_item,
+            TableName=self._table,
+            Item=_to_ddb({
+                schema.PARTITION_KEY: schema.checkpoint_key(checkpoint.subreddit),
+                "last_id": checkpoint.last_id,
+                "last_created_utc": _number(checkpoint.last_created_utc),
+                "updated_at": _number(self._clock()),
+            }),
+        )
+
+    def acquire_lease(self, name: str, owner: str, seconds: int) -> bool:
+        """Take a named lease unless someone else holds an unexpired one."""
+        now = int(self._clock())
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=_to_ddb({schema.PARTITION_KEY: schema.LEASE_PREFIX + name, "owner": owner,
+                              schema.TTL_ATTRIBUTE: now + seconds}),
+                ConditionExpression="attribute_not_exists(#k) OR #t < :now",
+                ExpressionAttributeNames={"#k": schema.PARTITION_KEY, "#t": schema.TTL_ATTRIBUTE},
+                ExpressionAttributeValues={":now": {"N": str(now)}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise StorageError(f"cannot take lease {name}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"cannot take lease {name}: {exc}") from exc
+        return True
+
+    def release_lease(self, name: str, owner: str) -> None:
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key={schema.PARTITION_KEY: {"S": schema.LEASE_PREFIX + name}},
+                ConditionExpression="#o = :o",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":o": {"S": owner}},
+            )
+        except ClientError as exc:
+            # Someone took over an expired lease: theirs to release. Ours expires anyway.
+            log.warning("lease not released", extra={"lease": name, "error": exc.response.get("Error", {})})
+
+    # -- reads -----------------------------------------------------------------
+
+    def get_comment(self, comment_id: str) -> dict[str, Any] | None:
+        item = self._get(comment_id)
+        if not item or item.get(schema.KIND_ATTRIBUTE) != schema.KIND_COMMENT:
+            return None
+        return public(item)
+
+    def query(self, q: CommentQuery) -> Page:
+        """Newest first through the index that matches the filters (never a Scan)."""
+        if q.subreddit is not None:
+            index, partition = schema.INDEX_BY_SUBREDDIT, q.subreddit.lower()
+        elif q.label is not None:
+            index, partition = schema.INDEX_BY_LABEL, q.label
+        else:
+            index, partition = schema.INDEX_BY_TIME, schema.KIND_COMMENT
+        pk = schema.INDEXES[index]
+        names = {"#p": pk}
+        values: dict[str, Any] = {":p": {"S": partition}}
+        condition = "#p = :p"
+        if q.since is not None:
+            names["#t"] = schema.SORT_ATTRIBUTE
+            values[":t"] = {"N": str(q.since)}
+            condition += " AND #t >= :t"
+        params: dict[str, Any] = {
+            "TableName": self._table, "IndexName": index, "KeyConditionExpression": condition,
+            "ScanIndexForward": False,
+        }
+        if q.subreddit is not None and q.label is not None:
+            names["#l"] = "label"
+            values[":l"] = {"S": q.label}
+            params["FilterExpression"] = "#l = :l"
+        params["ExpressionAttributeNames"] = names
+        params["ExpressionAttributeValues"] = values
+        start = _to_ddb(q.start_key) if q.start_key else None
+        items: list[dict[str, Any]] = []
+        for _ in range(MAX_QUERY_ROUNDS):
+            params["Limit"] = q.limit - len(items) if "FilterExpression" not in params else max(q.limit, 50)
+            if start:
+                params["ExclusiveStartKey"] = start
+            response = self._call(self._client.query, **params)
+            for raw in response.get("Items", []):
+                items.append(_from_ddb(raw))
+                if len(items) == q.limit:
+                    # Stopped inside a page: the cursor is the last item returned.
+                    return Page([public(i) for i in items], self._key_of(items[-1], pk))
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return Page([public(i) for i in items], None)
+        return Page([public(i) for i in items], _from_ddb(start) if start else None)
+
+    @staticmethod
+    def _key_of(item: dict[str, Any], index_partition: str) -> dict[str, Any]:
+        return {k: item[k] for k in (schema.PARTITION_KEY, schema.SORT_ATTRIBUTE, index_partition)}
+
+    def stats(self, subreddit: str | None = None) -> dict[str, int]:
+        item = self._get(schema.stats_key(subreddit)) or {}
+        return {label: int(item.get(label, 0)) for label in schema.LABELS}
+
+    def export(self, since: float | None = None, subreddit: str | None = None,
+               page_size: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every stored comment (newest first), for reports: paginated index queries."""
+        start: dict[str, Any] | None = None
+        while True:
+            page = self.query(CommentQuery(subreddit=subreddit, since=int(since) if since else None,
+                                           limit=page_size, start_key=start))
+            yield from page.items
+            if page.last_key is None:
+                return
+            start = page.last_key
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _get(self, key: str, consistent: bool = False) -> dict[str, Any] | None:
+        response = self._call(
+            self._client.get_item, TableName=self._table,
+            Key={schema.PARTITION_KEY: {"S": key}}, ConsistentRead=consistent,
+        )
+        item = response.get("Item")
+        return _from_ddb(item) if item else None
+
+    def _call(self, method: Callable[..., Any], **kwargs: Any) -> Any:
+        try:
+            return method(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"dynamodb {getattr(method, '__name__', 'call')} failed: {exc}") from exc

@@ -1,0 +1,59 @@
+"""Backoff with full jitter, and the Lambda time budget."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """``attempts`` tries in all; sleeps ``uniform(0, min(cap, base * 2**n))`` between them.
+
+    Full jitter spreads retries of many concurrent Lambdas instead of
+    synchronising them (AWS Architecture Blog, "Exponential Backoff And Jitter").
+    """
+
+    attempts: int = 6
+    base: float = 0.2
+    cap: float = 8.0
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
+    rand: Callable[[], float] = field(default=random.random, compare=False)
+
+    def pauses(self) -> Iterator[None]:
+        """Yield once per attempt, sleeping before every attempt but the first."""
+        for attempt in range(self.attempts):
+            if attempt:
+                self.sleep(self.rand() * min(self.cap, self.base * 2 ** (attempt - 1)))
+            yield None
+
+
+NO_WAIT = Backoff(sleep=lambda _s: None)
+
+
+class Deadline(Protocol):
+    def remaining_ms(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class LambdaDeadline:
+    """Adapts a Lambda context (anything with get_remaining_time_in_millis)."""
+
+    context: object
+
+    def remaining_ms(self) -> int:
+        getter = getattr(self.context, "get_remaining_time_in_millis", None)
+        return int(getter()) if callable(getter) else 15 * 60 * 1000
+
+
+@dataclass(frozen=True)
+class Unlimited:
+    def remaining_ms(self) -> int:
+        return 15 * 60 * 1000
+
+
+def deadline_of(context: object | None) -> Deadline:
+    return Unlimited() if context is None else LambdaDeadline(context)

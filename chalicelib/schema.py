@@ -1,0 +1,51 @@
+"""Names shared by the app, deploy_model.py, the offline tools and the report.
+
+One DynamoDB table holds labeled comments plus a few bookkeeping items whose
+partition key carries a ``#`` (comment ids never do): per-subreddit ingestion
+checkpoints, label counters and short leases. The bookkeeping items have no
+``kind`` / ``label`` / ``subreddit`` attribute, so the sparse indexes below
+only ever hold comments.
+"""
+
+from __future__ import annotations
+
+PARTITION_KEY = "comment_id"
+SORT_ATTRIBUTE = "created_utc"
+
+#: Constant partition of the all-comments index ("newest first, no filter").
+KIND_ATTRIBUTE = "kind"
+KIND_COMMENT = "comment"
+
+#: TTL attribute (epoch seconds); enabled on the table by deploy_model.py.
+TTL_ATTRIBUTE = "expires_at"
+
+INDEX_BY_TIME = "kind-created-index"
+INDEX_BY_LABEL = "label-created-index"
+INDEX_BY_SUBREDDIT = "subreddit-created-index"
+
+#: index name -> partition attribute; every index sorts on created_utc.
+INDEXES: dict[str, str] = {
+    INDEX_BY_TIME: KIND_ATTRIBUTE,
+    INDEX_BY_LABEL: "label",
+    INDEX_BY_SUBREDDIT: "subreddit",
+}
+
+CHECKPOINT_PREFIX = "checkpoint#"
+STATS_PREFIX = "stats#"
+STATS_ALL = "stats#all"
+LEASE_PREFIX = "lease#"
+
+LABELS = ("hate", "nothate")
+
+DEFAULT_RAW_PREFIX = "raw/"
+DEFAULT_ERROR_PREFIX = "errors/"
+DEFAULT_QUARANTINE_PREFIX = "quarantine/"
+
+
+def stats_key(subreddit: str | None) -> str:
+    """Partition key of the counter item for one subreddit, or for all."""
+    return STATS_ALL if subreddit is None else f"{STATS_PREFIX}r#{subreddit.lower()}"
+
+
+def checkpoint_key(subreddit: str) -> str:
+    return f"{CHECKPOINT_PREFIX}{subreddit.lower()}"

@@ -1,0 +1,112 @@
+"""Handlers through chalice.test.Client against the emulated stack."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+from chalice.test import Client
+
+import app as app_module
+from chalicelib.factory import Services
+from tests.conftest import comment_doc, ndjson, s3_event
+
+
+@pytest.fixture
+def client(services: Services) -> Any:
+    # chalice.test's fake Lambda context has 3 s in all: keep no reserve.
+    services.processor.reserve_ms = 0
+    app_module.set_services(services)
+    with Client(app_module.app) as c:
+        yield c
+    app_module.set_services(None)
+
+
+def put(key: str, docs: list[dict[str, Any]]) -> None:
+    boto3.client("s3").put_object(Bucket="test-bucket", Key=key, Body=ndjson(docs))
+
+
+def test_s3_event_with_two_records_processes_both(client: Any, endpoint: Any) -> None:
+    put("raw/a.json", [comment_doc(i) for i in range(3)])
+    put("raw/b.json", [comment_doc(i) for i in range(3, 5)] + [comment_doc(9, body="a hateful remark")])
+    result = client.lambda_.invoke("classify", s3_event("test-bucket", "raw/a.json", "raw/b.json"))
+    assert result.payload["stored"] == 6
+    assert result.payload["label_hate"] == 1
+    body = client.http.get("/stats").json_body
+    assert body == {"labels": {"hate": 1, "nothate": 5}, "total": 6}
+
+
+def test_comments_listing_filters_and_pages(client: Any) -> None:
+    docs = [comment_doc(i, subreddit="one" if i % 2 else "two",
+                        body="hateful words" if i % 3 == 0 else "fine") for i in range(30)]
+    put("raw/x.json", docs)
+    client.lambda_.invoke("classify", s3_event("test-bucket", "raw/x.json"))
+
+    seen: list[str] = []
+    cursor = None
+    while True:
+        url = "/comments?limit=7" + (f"&cursor={cursor}" if cursor else "")
+        page = client.http.get(url).json_body
+        seen += [i["comment_id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == [f"c{i:05d}" for i in reversed(range(30))]  # newest first, each once
+
+    hate = client.http.get("/comments?label=hate&limit=100").json_body["items"]
+    assert {i["comment_id"] for i in hate} == {f"c{i:05d}" for i in range(0, 30, 3)}
+    assert all(i["label"] == "hate" and i["model"] == "test/model" for i in hate)
+
+    one_hate = client.http.get("/comments?subreddit=one&label=hate&limit=2").json_body
+    assert [i["comment_id"] for i in one_hate["items"]] == ["c00027", "c00021"]
+    rest = client.http.get(f"/comments?subreddit=one&label=hate&limit=100&cursor={one_hate['next_cursor']}")
+    assert [i["comment_id"] for i in rest.json_body["items"]] == ["c00015", "c00009", "c00003"]
+
+    since = client.http.get(f"/comments?since={1_790_000_000 + 25}").json_body["items"]
+    assert [i["comment_id"] for i in since] == [f"c{i:05d}" for i in (29, 28, 27, 26, 25)]
+
+    stats = client.http.get("/stats?subreddit=one").json_body
+    assert stats["subreddit"] == {"name": "one", "labels": {"hate": 5, "nothate": 10}, "total": 15}
+
+
+def test_get_comment_and_404(client: Any) -> None:
+    put("raw/y.json", [comment_doc(1)])
+    client.lambda_.invoke("classify", s3_event("test-bucket", "raw/y.json"))
+    item = client.http.get("/comments/c00001").json_body
+    assert item["body"] == "comment number 1" and item["label"] == "nothate" and item["score"] == 0.8
+    missing = client.http.get("/comments/zzz")
+    assert missing.status_code == 404
+
+
+@pytest.mark.parametrize("url, parameter", [
+    ("/comments?label=maybe", "label"),
+    ("/comments?limit=0", "limit"),
+    ("/comments?limit=101", "limit"),
+    ("/comments?limit=ten", "limit"),
+    ("/comments?since=-5", "since"),
+    ("/comments?subreddit=a%20b", "subreddit"),
+    ("/comments?cursor=abc", "cursor"),
+    ("/comments?order=asc", "order"),
+    ("/comments/UPPER", "comment_id"),
+    ("/stats?subreddit=" + "x" * 40, "subreddit"),
+])
+def test_bad_parameters_get_400_naming_the_parameter(client: Any, url: str, parameter: str) -> None:
+    response = client.http.get(url)
+    assert response.status_code == 400
+    body = response.json_body
+    assert parameter in body["Message"]
+    assert "Traceback" not in json.dumps(body)
+
+
+def test_tampered_cursor_is_rejected(client: Any) -> None:
+    put("raw/z.json", [comment_doc(i) for i in range(5)])
+    client.lambda_.invoke("classify", s3_event("test-bucket", "raw/z.json"))
+    cursor = client.http.get("/comments?limit=2").json_body["next_cursor"]
+    body, mac = cursor.split(".")
+    forged = body[:-2] + ("AA" if body[-2:] != "AA" else "BB") + "." + mac
+    assert client.http.get(f"/comments?limit=2&cursor={forged}").status_code == 400
+    # A valid cursor used with other filters is refused too.
+    other = client.http.get(f"/comments?limit=2&label=hate&cursor={cursor}")
+    assert other.status_code == 400 and "cursor" in other.json_body["Message"]
