@@ -22,6 +22,7 @@ logger = Logger(service="reddit-hate-watch")
 app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context))
 logging.getLogger("chalicelib")
 copy_config_to_registered_loggers(source_logger=logger, include={"chalicelib"})
+logging.getLogger("chalicelib").propagate = False  # Lambda's root handler would log each line twice
 # Decorator arguments are evaluated at import: they must not need AWS or a
 # deployed stack, so missing names fall back to placeholders here.
 _boot = config.decorator_settings()

@@ -1,0 +1,85 @@
+# Two commands matter: `make run` (the whole pipeline offline) and `make test`.
+# Every target installs what it needs into .venv inside the repository.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-dev
+ARGS ?=
+PORT ?= 8080
+
+export SAGEMAKER_SUPPRESS_V2_WARNING := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help venv test lint typecheck unit run model-server bench report audit train evaluate package clean
+
+help:
+	@echo "make run       the whole pipeline offline (moto + local model + Reddit replay); ARGS='--once --replay DIR'"
+	@echo "make test      ruff, mypy and pytest (offline)"
+	@echo "make bench     benchmarks -> bench/results.json"
+	@echo "make report    charts and report.html from stored predictions (ARGS='--out DIR --since EPOCH')"
+	@echo "make audit     dependency vulnerability scan + static security scan"
+	@echo "make model-server PORT=n   the local SageMaker-compatible model server alone"
+	@echo "make train / make evaluate  retrain / evaluate the embedded offline model (needs ../shared/data)"
+
+$(STAMP): requirements.txt requirements-dev.txt requirements-deploy.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+typecheck: $(STAMP)
+	$(PY) -m mypy app.py chalicelib deploy_model.py devtools bench
+
+unit: $(STAMP)
+	$(PY) -m pytest
+
+test: lint typecheck unit
+
+run: $(STAMP)
+	$(PY) -m devtools.runner $(ARGS)
+
+model-server: $(STAMP)
+	$(PY) -m devtools.model_server --port $(PORT) $(ARGS)
+
+bench: $(STAMP)
+	$(PY) -m bench.run $(ARGS)
+
+REPORT_STAMP := $(VENV)/.installed-report
+$(REPORT_STAMP): $(STAMP) requirements-report.txt
+	$(PY) -m pip install --quiet -r requirements-report.txt
+	touch $@
+
+report: $(REPORT_STAMP)
+	$(PY) -m devtools.report $(ARGS)
+
+AUDIT_STAMP := $(VENV)/.installed-audit
+$(AUDIT_STAMP): $(STAMP) requirements-audit.txt
+	$(PY) -m pip install --quiet -r requirements-audit.txt
+	touch $@
+
+audit: $(AUDIT_STAMP)
+	$(PY) -m pip_audit --requirement requirements.txt --progress-spinner off
+	$(PY) -m bandit -q -c pyproject.toml -r app.py chalicelib deploy_model.py
+
+TRAIN_STAMP := $(VENV)/.installed-train
+$(TRAIN_STAMP): $(STAMP) requirements-train.txt
+	$(PY) -m pip install --quiet -r requirements-train.txt
+	touch $@
+
+train: $(TRAIN_STAMP)
+	$(PY) -m devtools.train_model $(ARGS)
+
+evaluate: $(TRAIN_STAMP)
+	$(PY) -m devtools.evaluate_model $(ARGS)
+
+package: $(STAMP)
+	rm -rf build/package && $(VENV)/bin/chalice package --stage local --pkg-format terraform build/package
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,201 @@
+"""The two use cases against moto, a fake endpoint and a fake Reddit source."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+
+from chalicelib.errors import ClassifierError, DeliveryError, ObjectBusy, TimeBudgetExhausted
+from chalicelib.factory import Services
+from chalicelib.models import Checkpoint, Comment
+from chalicelib.pipeline import Ingestor
+from chalicelib.reddit_source import FetchResult
+from chalicelib.retry import Unlimited
+from tests.conftest import FakeEndpoint, client_error, comment_doc, model_error, ndjson
+
+
+def put(key: str, data: bytes) -> None:
+    boto3.client("s3").put_object(Bucket="test-bucket", Key=key, Body=data)
+
+
+def quarantined(key: str) -> list[dict[str, Any]]:
+    body = boto3.client("s3").get_object(Bucket="test-bucket", Key=f"quarantine/{key}.rejected.jsonl")["Body"]
+    return [json.loads(line) for line in body.read().splitlines()]
+
+
+def table_ids() -> set[str]:
+    items = boto3.client("dynamodb").scan(TableName="test-table")["Items"]
+    return {i["comment_id"]["S"] for i in items if "kind" in i}
+
+
+class ShortDeadline:
+    def __init__(self, values: list[int]) -> None:
+        self.values = values
+
+    def remaining_ms(self) -> int:
+        return self.values.pop(0) if len(self.values) > 1 else self.values[0]
+
+
+def test_counts_add_up_and_bad_lines_are_quarantined(services: Services) -> None:
+    docs = [comment_doc(i) for i in range(4)]
+    data = ndjson(docs[:2]) + b"{broken\n" + ndjson([docs[2], docs[2], {"id": "x1", "body": "[deleted]"}, docs[3]])
+    put("raw/o1", data)
+    report = services.processor.process("test-bucket", "raw/o1", Unlimited())
+    assert (report.lines_in, report.stored, report.already_stored, report.quarantined) == (7, 4, 1, 2)
+    assert report.lines_in == report.stored + report.already_stored + report.quarantined
+    reasons = [q["reason"] for q in quarantined("raw/o1")]
+    assert reasons[0].startswith("malformed JSON") and "deleted" in reasons[1]
+    assert table_ids() == {d["id"] for d in docs}
+
+
+def test_redelivery_costs_no_inference_and_stores_once(services: Services, endpoint: FakeEndpoint) -> None:
+    put("raw/o2", ndjson([comment_doc(i) for i in range(10)]))
+    first = services.processor.process("test-bucket", "raw/o2", Unlimited())
+    calls = len(endpoint.calls)
+    second = services.processor.process("test-bucket", "raw/o2", Unlimited())
+    assert first.stored == 10 and second.stored == 0 and second.already_stored == 10
+    assert len(endpoint.calls) == calls
+    assert services.repository.stats() == {"hate": 0, "nothate": 10}
+
+
+def test_ids_repeated_across_objects_are_stored_once(services: Services) -> None:
+    put("raw/a", ndjson([comment_doc(i) for i in range(5)]))
+    put("raw/b", ndjson([comment_doc(i) for i in range(3, 8)]))
+    a = services.processor.process("test-bucket", "raw/a", Unlimited())
+    b = services.processor.process("test-bucket", "raw/b", Unlimited())
+    assert (a.stored, b.stored, b.already_stored) == (5, 3, 2)
+    assert len(table_ids()) == 8
+    assert sum(services.repository.stats().values()) == 8
+
+
+def test_batches_respect_batch_size(services: Services, endpoint: FakeEndpoint) -> None:
+    services.processor.batch_size = 4
+    put("raw/o3", ndjson([comment_doc(i) for i in range(10)]))
+    services.processor.process("test-bucket", "raw/o3", Unlimited())
+    assert [len(c) for c in endpoint.calls] == [4, 4, 2]
+
+
+def test_model_error_on_one_input_isolates_it(services: Services, endpoint: FakeEndpoint) -> None:
+    endpoint.reject = "poison"
+    docs = [comment_doc(i) for i in range(8)]
+    docs[5]["body"] = "poison pill"
+    put("raw/o4", ndjson(docs))
+    report = services.processor.process("test-bucket", "raw/o4", Unlimited())
+    assert (report.stored, report.quarantined) == (7, 1)
+    (q,) = quarantined("raw/o4")
+    assert q["record"] == 6 and "rejected by the model" in q["reason"] and q["raw"] == "poison pill"
+    assert "c00005" not in table_ids()
+
+
+def test_throttling_and_cold_start_are_retried(services: Services, endpoint: FakeEndpoint) -> None:
+    endpoint.failures = [client_error("ThrottlingException"), model_error("cold start", 0),
+                         client_error("ModelNotReadyException", status=429)]
+    put("raw/o5", ndjson([comment_doc(1)]))
+    report = services.processor.process("test-bucket", "raw/o5", Unlimited())
+    assert report.stored == 1 and report.endpoint_calls == 4
+
+
+def test_persistent_failure_raises_and_the_retry_stores_each_once(services: Services, endpoint: FakeEndpoint) -> None:
+    services.processor.batch_size = 2
+    put("raw/o6", ndjson([comment_doc(i) for i in range(4)]))
+    # The second request keeps failing: the first batch is stored, then the handler raises.
+    endpoint.on_call = lambda: (
+        endpoint.failures.append(client_error("ServiceUnavailable", status=503)) if len(endpoint.calls) > 1 else None)
+    with pytest.raises(ClassifierError):
+        services.processor.process("test-bucket", "raw/o6", Unlimited())
+    assert len(table_ids()) == 2
+    endpoint.on_call = None
+    endpoint.calls.clear()
+    report = services.processor.process("test-bucket", "raw/o6", Unlimited())
+    assert (report.stored, report.already_stored) == (2, 2)
+    assert [len(c) for c in endpoint.calls] == [2]
+    assert services.repository.stats() == {"hate": 0, "nothate": 4}
+
+
+def test_time_budget_stops_before_new_work(services: Services, endpoint: FakeEndpoint) -> None:
+    services.processor.batch_size = 2
+    put("raw/o7", ndjson([comment_doc(i) for i in range(6)]))
+    with pytest.raises(TimeBudgetExhausted):
+        services.processor.process("test-bucket", "raw/o7", ShortDeadline([200_000, 200_000, 1_000]))
+    assert len(endpoint.calls) == 2 and len(table_ids()) == 4
+    # The lease was released, so Lambda's retry finishes the object.
+    report = services.processor.process("test-bucket", "raw/o7", Unlimited())
+    assert (report.stored, report.already_stored) == (2, 4)
+
+
+def test_concurrent_delivery_is_refused_while_leased(services: Services, endpoint: FakeEndpoint) -> None:
+    put("raw/o8", ndjson([comment_doc(1)]))
+    assert services.repository.acquire_lease("s3://test-bucket/raw/o8", "someone-else", 60)
+    with pytest.raises(ObjectBusy):
+        services.processor.process("test-bucket", "raw/o8", Unlimited())
+    assert endpoint.calls == []
+
+
+def test_missing_object_is_reported_not_raised(services: Services) -> None:
+    report = services.processor.process("test-bucket", "raw/gone", Unlimited())
+    assert report.lines_in == 0
+
+
+def test_key_with_spaces_and_non_ascii(services: Services) -> None:
+    key = "raw/2026/11/25/some file ü+x.json"
+    put(key, ndjson([comment_doc(1)]))
+    from tests.conftest import s3_event
+
+    (report,) = services.processor.process_event(s3_event("test-bucket", key), Unlimited())
+    assert report.key == key and report.stored == 1
+
+
+# -- ingestion ---------------------------------------------------------------------------
+
+
+def make_comment(i: int, subreddit: str = "sub") -> Comment:
+    return Comment(f"i{i}", f"t1_i{i}", subreddit, "u", f"text {i}", 1_790_000_000.0 + i, "/p", "t3_x", "t3_x")
+
+
+@dataclass
+class FakeSource:
+    results: dict[str, FetchResult]
+    seen: list[tuple[str, Checkpoint | None]] = field(default_factory=list)
+
+    def fetch(self, subreddit: str, checkpoint: Checkpoint | None, limit: int, deadline: Any) -> FetchResult:
+        self.seen.append((subreddit, checkpoint))
+        return self.results[subreddit]
+
+
+@dataclass
+class FailingSink:
+    fail_for: str
+    sent: list[Comment] = field(default_factory=list)
+
+    def send(self, comments: Any) -> int:
+        if any(c.subreddit == self.fail_for for c in comments):
+            raise DeliveryError("refused")
+        self.sent.extend(comments)
+        return len(comments)
+
+
+def test_ingest_moves_checkpoints_only_past_delivered_comments(services: Services) -> None:
+    source = FakeSource({
+        "good": FetchResult("good", [make_comment(2, "good"), make_comment(1, "good")], gap=False),
+        "bad": FetchResult("bad", [make_comment(3, "bad")], gap=False),
+        "private": FetchResult("private", [], gap=False, skipped_reason="Forbidden"),
+    })
+    sink = FailingSink("bad")
+    ingestor = Ingestor(source, sink, services.repository, ["good", "bad", "private"], 100)
+    with pytest.raises(DeliveryError):
+        ingestor.run(Unlimited())
+    assert services.repository.get_checkpoint("good") == Checkpoint("good", "i2", 1_790_000_002.0)
+    assert services.repository.get_checkpoint("bad") is None
+    assert services.repository.get_checkpoint("private") is None
+    assert [c.id for c in sink.sent] == ["i2", "i1"]
+
+
+def test_ingest_stops_taking_subreddits_when_time_is_short(services: Services) -> None:
+    source = FakeSource({s: FetchResult(s, [], gap=False) for s in ("a", "b", "c")})
+    ingestor = Ingestor(source, FailingSink("none"), services.repository, ["a", "b", "c"], 100)
+    reports = ingestor.run(ShortDeadline([100_000, 1_000]))
+    assert [r.subreddit for r in reports] == ["a"] and [s for s, _ in source.seen] == ["a"]
