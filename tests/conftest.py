@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 import boto3
 import pytest
@@ -23,16 +25,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def shared_data() -> Path:
-    import os
-
     return Path(os.environ.get("SHARED_DATA_DIR", REPO.parent / "shared" / "data"))
 
 
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and a region; nothing can reach a real account."""
-    import os
-
     for name in list(os.environ):
         if name.startswith(("AWS_", "REDDIT_")) or name in {
             config.ENV_BUCKET, config.ENV_STREAM, config.ENV_TABLE, config.ENV_ENDPOINT, config.ENV_SUBREDDITS,
@@ -102,16 +100,15 @@ def settings(aws: None) -> config.Settings:
 
 
 def model_error(message: str, original_status: int = 400) -> ClientError:
-    return ClientError(
-        {"Error": {"Code": "ModelError", "Message": message}, "OriginalStatusCode": original_status,
-         "ResponseMetadata": {"HTTPStatusCode": 424}},
-        "InvokeEndpoint",
-    )
+    """What botocore raises for a container error (the real service answers HTTP 424)."""
+    response: Any = {"Error": {"Code": "ModelError", "Message": message}, "OriginalStatusCode": original_status,
+                     "ResponseMetadata": {"HTTPStatusCode": 424}}
+    return ClientError(response, "InvokeEndpoint")
 
 
 def client_error(code: str, message: str = "", status: int = 400) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": message},
-                        "ResponseMetadata": {"HTTPStatusCode": status}}, "InvokeEndpoint")
+    response: Any = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return ClientError(response, "InvokeEndpoint")
 
 
 class FakeEndpoint:
@@ -141,8 +138,9 @@ class FakeEndpoint:
         out: list[Any] = []
         for text in texts:
             hate = "hateful" in text
-            best = {"label": "hate" if hate else "nothate", "score": 0.9 if hate else 0.8}
-            other = {"label": "nothate" if hate else "hate", "score": round(1 - best["score"], 2)}
+            score = 0.9 if hate else 0.8
+            best = {"label": "hate" if hate else "nothate", "score": score}
+            other = {"label": "nothate" if hate else "hate", "score": round(1 - score, 2)}
             out.append([best, other] if self.nested else best)
         response: dict[str, Any] = {"Body": io.BytesIO(json.dumps(out).encode()), "ContentType": "application/json"}
         if self.model:
@@ -175,8 +173,6 @@ def ndjson(docs: list[dict[str, Any]]) -> bytes:
 
 
 def s3_event(bucket: str, *keys: str) -> dict[str, Any]:
-    from urllib.parse import quote_plus
-
     return {"Records": [
         {"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION, "eventName": "ObjectCreated:Put",
          "s3": {"bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},

@@ -44,10 +44,8 @@ def test_delivery_reaches_s3_through_moto(settings: Any) -> None:
     s3 = boto3.client("s3")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="test-bucket")["Contents"]]
     data = b"".join(s3.get_object(Bucket="test-bucket", Key=k)["Body"].read() for k in keys)
-    try:
+    if data[:2] == b"\x1f\x8b":
         data = gzip.decompress(data)
-    except OSError:
-        pass
     assert sorted(c.id for _, c in decode(data).comments) == ["f0", "f1", "f2"]
 
 

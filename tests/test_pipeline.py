@@ -15,7 +15,7 @@ from chalicelib.models import Checkpoint, Comment
 from chalicelib.pipeline import Ingestor
 from chalicelib.reddit_source import FetchResult
 from chalicelib.retry import Unlimited
-from tests.conftest import FakeEndpoint, client_error, comment_doc, model_error, ndjson
+from tests.conftest import FakeEndpoint, client_error, comment_doc, model_error, ndjson, s3_event
 
 
 def put(key: str, data: bytes) -> None:
@@ -143,8 +143,6 @@ def test_missing_object_is_reported_not_raised(services: Services) -> None:
 def test_key_with_spaces_and_non_ascii(services: Services) -> None:
     key = "raw/2026/11/25/some file ü+x.json"
     put(key, ndjson([comment_doc(1)]))
-    from tests.conftest import s3_event
-
     (report,) = services.processor.process_event(s3_event("test-bucket", key), Unlimited())
     assert report.key == key and report.stored == 1
 
