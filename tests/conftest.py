@@ -54,12 +54,12 @@ def aws(aws_env: None) -> Iterator[None]:
 
 def create_table(name: str) -> None:
     ddb = boto3.client("dynamodb", region_name=REGION)
+    definitions: Any = [{"AttributeName": schema.PARTITION_KEY, "AttributeType": "S"},
+                        {"AttributeName": schema.SORT_ATTRIBUTE, "AttributeType": "N"}]
     ddb.create_table(
         TableName=name,
         BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": schema.PARTITION_KEY, "AttributeType": "S"},
-                              {"AttributeName": schema.SORT_ATTRIBUTE, "AttributeType": "N"}]
-        + [{"AttributeName": a, "AttributeType": "S"} for a in schema.INDEXES.values()],
+        AttributeDefinitions=definitions + [{"AttributeName": a, "AttributeType": "S"} for a in schema.INDEXES.values()],
         KeySchema=[{"AttributeName": schema.PARTITION_KEY, "KeyType": "HASH"}],
         GlobalSecondaryIndexes=[
             {"IndexName": index,
