@@ -15,7 +15,8 @@ from chalicelib.errors import ValidationError
 from chalicelib.pipeline import total
 from chalicelib.retry import deadline_of
 
-app = Chalice(app_name="reddit-hate-watch")
+# Powertools owns logging (JSON with the Lambda context); Chalice would add a plain handler too.
+app = Chalice(app_name="reddit-hate-watch", configure_logs=False)
 logger = Logger(service="reddit-hate-watch")
 # Structured JSON logs with the Lambda context for the handlers and for every
 # chalicelib module (their loggers are children of "chalicelib").

@@ -1,0 +1,120 @@
+"""Evaluate the embedded hate-speech model on the labelled data in ../shared/data.
+
+Uses the shipped numpy scorer (the same code the local model server runs). Prints accuracy,
+macro-F1, F1 of the hate class, ROC-AUC and the share of texts flagged as hate for:
+HateCheck (overall, the %% of non-hateful cases flagged, and per functionality), ETHOS binary
+(isHate >= 0.5 -> hate), the Stormfront test split, and the held-out test parts of the training
+sets (davidson 30%%, HatemojiBuild test, ToxiGen 20%%).
+
+Needs pandas + scikit-learn (requirements-train.txt). Usage::
+
+    python -m devtools.evaluate_model [--data ../shared/data] [--model PATH] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+from devtools.hatemodel import HateModel, load
+from devtools.hatemodel import datasets as ds
+
+
+def metrics(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
+    pred = (p >= 0.5).astype(int)
+    out: dict[str, Any] = {
+        "n": len(y),
+        "n_hate": int(y.sum()),
+        "accuracy": float(accuracy_score(y, pred)),
+        "macro_f1": float(f1_score(y, pred, average="macro", zero_division=0)),
+        "f1_hate": float(f1_score(y, pred, pos_label=1, zero_division=0)),
+        "roc_auc": float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else None,
+        "flagged": float(pred.mean()),
+    }
+    if (y == 0).any():
+        out["nothate_flagged"] = float(pred[y == 0].mean())
+    return out
+
+
+def score(model: HateModel, texts: list[str], batch: int = 256) -> np.ndarray:
+    chunks = [model.predict_proba(texts[i : i + batch]) for i in range(0, len(texts), batch)]
+    return np.concatenate(chunks) if chunks else np.zeros(0)
+
+
+def evaluate(data_dir: Path, model: HateModel) -> dict[str, Any]:
+    sets: list[ds.Part] = [
+        ds.hatecheck(data_dir),
+        ds.ethos(data_dir),
+        ds.stormfront_test(data_dir),
+        ds.davidson(data_dir)["test"],
+        ds.hatemoji(data_dir)["test"],
+        ds.toxigen(data_dir)["test"],
+    ]
+    report: dict[str, Any] = {"model_id": model.model_id, "sets": {}, "hatecheck_functionalities": {}}
+    for part in sets:
+        p = score(model, part.texts)
+        report["sets"][part.name] = metrics(part.labels, p)
+        if part.name == "hatecheck" and part.groups is not None:
+            groups = np.asarray(part.groups)
+            for func in sorted(set(part.groups)):
+                m = groups == func
+                y, pred = part.labels[m], (p[m] >= 0.5).astype(int)
+                report["hatecheck_functionalities"][func] = {
+                    "n": int(m.sum()),
+                    "gold": "hateful" if y.mean() > 0.5 else "non-hateful",
+                    "accuracy": float((pred == y).mean()),
+                    "flagged": float(pred.mean()),
+                }
+    return report
+
+
+def _fmt(x: float | None) -> str:
+    return "  -  " if x is None else f"{x:.3f}"
+
+
+def print_report(report: dict[str, Any]) -> None:
+    print(f"model: {report['model_id']}")
+    print(f"{'set':28} {'n':>6} {'hate':>5} {'acc':>6} {'macroF1':>7} {'F1hate':>6} {'AUC':>6} {'flag%':>6} {'FP%':>6}")
+    for name, m in report["sets"].items():
+        fp = m.get("nothate_flagged")
+        print(
+            f"{name:28} {m['n']:6d} {m['n_hate']:5d} {_fmt(m['accuracy']):>6} {_fmt(m['macro_f1']):>7} "
+            f"{_fmt(m['f1_hate']):>6} {_fmt(m['roc_auc']):>6} {100 * m['flagged']:6.1f} "
+            f"{'  -' if fp is None else f'{100 * fp:6.1f}'}"
+        )
+    print("(FP% = share of the gold non-hateful texts flagged as hate)")
+    print()
+    print(f"HateCheck per functionality:\n{'functionality':34} {'gold':12} {'n':>4} {'acc':>6} {'flag%':>6}")
+    for func, m in report["hatecheck_functionalities"].items():
+        print(f"{func:34} {m['gold']:12} {m['n']:4d} {m['accuracy']:6.3f} {100 * m['flagged']:6.1f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=ds.default_data_dir(), help="shared data folder")
+    ap.add_argument("--model", type=Path, default=None, help="model .npz (default: the shipped one)")
+    ap.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = ap.parse_args(argv)
+    if not args.data.is_dir():
+        print(f"data folder not found: {args.data} (pass --data or set SHARED_DATA_DIR)", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    model = load(args.model)
+    report = evaluate(args.data, model)
+    report["seconds"] = round(time.perf_counter() - t0, 2)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_report(report)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,371 @@
+"""`make run`: the whole pipeline on one machine, no AWS account, no network.
+
+Starts a moto server (S3, Firehose, DynamoDB, Secrets Manager, SQS, SageMaker
+control plane), the local model server and the fake Reddit API, provisions the
+emulated stack with deploy_model.py, serves the REST API with `chalice local`
+and then runs the *Lambda handlers of app.py* in this process: the schedule
+fires ``ingest``; S3 notifications for new Firehose objects reach an SQS queue
+that this runner polls and hands to ``classify``. Every AWS call goes through
+boto3's own AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME variables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+STAGE = "local"
+REGION = "us-east-1"
+STACK_FILE = REPO / ".local" / "stack.json"
+#: Lambda's timeout for the local stage, as in .chalice/config.json.
+LAMBDA_TIMEOUT_S = 300
+#: Reddit credentials for the fake server (it accepts anything); never real ones.
+OFFLINE_REDDIT = {
+    "REDDIT_CLIENT_ID": "offline-client",
+    "REDDIT_CLIENT_SECRET": "offline-secret",
+    "REDDIT_USER_AGENT": "offline:reddit-hate-watch:0.1 (by /u/offline)",
+}
+
+
+def say(message: str) -> None:
+    print(f"[run] {message}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, seconds: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Until ``url`` answers anything at all (any HTTP status counts as up)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{url}: process exited with {proc.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=2).close()  # noqa: S310 - loopback URL we built
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up within {seconds:.0f} s")
+
+
+@dataclass
+class Processes:
+    """Children in their own process groups, all stopped on exit."""
+
+    log_dir: Path
+    children: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+    def start(self, name: str, argv: Sequence[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.log_dir / f"{name}.log").open("wb")
+        proc = subprocess.Popen(list(argv), env=dict(env), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        self.children.append((name, proc))
+        return proc
+
+    def stop(self) -> None:
+        for _name, proc in reversed(self.children):
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for _name, proc in self.children:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.children.clear()
+
+
+class LambdaContext:
+    """What Lambda hands a handler: a request id and the time left."""
+
+    def __init__(self, function_name: str, timeout_s: int = LAMBDA_TIMEOUT_S) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 512
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:reddit-hate-watch-{STAGE}"
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = self.log_stream_name = f"/aws/lambda/{function_name}"
+        self._end = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._end - time.monotonic()) * 1000))
+
+
+def stage_environment(config_file: Path) -> dict[str, str]:
+    config = json.loads(config_file.read_text())
+    env = dict(config.get("environment_variables", {}))
+    env.update(config.get("stages", {}).get(STAGE, {}).get("environment_variables", {}))
+    return {k: str(v) for k, v in env.items()}
+
+
+def scheduled_event() -> dict[str, Any]:
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "123456789012", "time": now, "region": REGION, "resources": [], "detail": {}}
+
+
+@dataclass
+class Cycle:
+    ingested: int = 0
+    objects: int = 0
+    classified: int = 0
+    stored: int = 0
+    already_stored: int = 0
+    quarantined: int = 0
+    errors: int = 0
+    labels: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ingested": self.ingested, "objects": self.objects, "classified": self.classified,
+                "stored": self.stored, "already_stored": self.already_stored, "quarantined": self.quarantined,
+                "errors": self.errors, "labels": dict(self.labels)}
+
+
+class Runner:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.procs = Processes(REPO / ".local" / "logs")
+        self.stack: dict[str, Any] = {}
+        self.app: Any = None
+        self.sqs: Any = None
+        self.queue_url = ""
+        self.totals = Cycle()
+
+    # -- start-up ----------------------------------------------------------------------
+
+    def up(self) -> None:
+        py = sys.executable
+        moto_port, model_port, reddit_port = free_port(), free_port(), free_port()
+        base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        aws = {
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",  # moto accepts any key
+            "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": f"http://127.0.0.1:{model_port}",
+            "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
+        }
+        env = {**base, **aws}
+        say("starting moto server, model server and fake Reddit ...")
+        moto = self.procs.start("moto", [py, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)], env)
+        model = self.procs.start("model-server", [py, "-m", "devtools.model_server", "--port", str(model_port)], env)
+        replay: list[str] = []
+        for folder in self.args.replay or []:
+            replay += ["--replay", str(folder)]
+        reddit = self.procs.start(
+            "fake-reddit", [py, "-m", "devtools.fake_reddit", "--port", str(reddit_port), *replay], env)
+        wait_http(f"http://127.0.0.1:{moto_port}/moto-api/", proc=moto)
+        wait_http(f"http://127.0.0.1:{model_port}/ping", proc=model)
+        wait_http(f"http://127.0.0.1:{reddit_port}/api/v1/access_token", proc=reddit)
+        self._report_replay_warnings()
+
+        say("provisioning the emulated stack with deploy_model.py ...")
+        deploy = subprocess.run(
+            [py, str(REPO / "deploy_model.py"), "--stage", STAGE, "--region", REGION, "--no-wait",
+             "--model-id", self.args.model_id],
+            env={**env, **OFFLINE_REDDIT}, cwd=REPO, capture_output=True, text=True, check=False)
+        if deploy.returncode != 0:
+            raise RuntimeError(f"deploy_model.py failed:\n{deploy.stdout}\n{deploy.stderr}")
+        stage_env = stage_environment(REPO / ".chalice" / "config.json")
+        reddit_url = f"http://127.0.0.1:{reddit_port}"
+        overrides = {"REDDIT_OAUTH_URL": reddit_url, "REDDIT_URL": reddit_url, "REDDIT_SHORT_URL": reddit_url,
+                     "SUBREDDITS": self.args.subreddits or stage_env.get("SUBREDDITS", "all")}
+        if not self.args.verbose:
+            # The runner prints its own summaries; handler logs only when something is wrong.
+            overrides["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+        # Handlers run in this process exactly as Lambda runs them: env first, then import.
+        os.environ.update({**aws, **stage_env, **overrides})
+        self._connect_notifications(stage_env)
+
+        say(f"serving the REST API with chalice local on 127.0.0.1:{self.args.port} ...")
+        api = self.procs.start("chalice-local", [
+            str(Path(py).with_name("chalice")), "local", "--stage", STAGE, "--host", "127.0.0.1",
+            "--port", str(self.args.port), "--no-autoreload"], {**env, **overrides})
+        api_url = f"http://127.0.0.1:{self.args.port}"
+        wait_http(f"{api_url}/stats", proc=api)
+
+        import app as app_module  # noqa: PLC0415 - only after the environment is set
+
+        self.app = app_module.app
+        self.stack = {
+            "aws_endpoint_url": aws["AWS_ENDPOINT_URL"],
+            "sagemaker_runtime_endpoint_url": aws["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"],
+            "region": REGION, "stage": STAGE,
+            "bucket": stage_env["BUCKET_NAME"], "raw_prefix": stage_env.get("RAW_PREFIX", "raw/"),
+            "quarantine_prefix": stage_env.get("QUARANTINE_PREFIX", "quarantine/"),
+            "table": stage_env["TABLE_NAME"], "stream": stage_env["STREAM_NAME"],
+            "endpoint_name": stage_env["ENDPOINT_NAME"], "model_id": stage_env.get("MODEL_ID", ""),
+            "queue_url": self.queue_url, "reddit_url": reddit_url, "api_url": api_url,
+            "subreddits": overrides["SUBREDDITS"], "pid": os.getpid(),
+        }
+        STACK_FILE.parent.mkdir(parents=True, exist_ok=True)
+        STACK_FILE.write_text(json.dumps(self.stack, indent=2) + "\n")
+        say(f"stack is up; its addresses are in {STACK_FILE.relative_to(REPO)}; logs in .local/logs/")
+
+    def _report_replay_warnings(self) -> None:
+        if not self.args.replay:
+            return
+        from devtools.fake_reddit import load_replay  # noqa: PLC0415
+
+        data = load_replay(Path(p) for p in self.args.replay)
+        for warning in data.warnings:
+            say(f"replay warning: {warning}")
+        say(f"replaying {len(data.comments)} unique comments from {len(data.per_file)} file(s)")
+
+    def _connect_notifications(self, stage_env: Mapping[str, str]) -> None:
+        """Bucket -> SQS notifications, as S3 -> Lambda would be in AWS."""
+        import boto3  # noqa: PLC0415
+
+        self.sqs = boto3.client("sqs")
+        name = f"{stage_env['BUCKET_NAME'][:60]}-events"
+        self.queue_url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
+        boto3.client("s3").put_bucket_notification_configuration(
+            Bucket=stage_env["BUCKET_NAME"],
+            NotificationConfiguration={"QueueConfigurations": [{
+                "QueueArn": arn["Attributes"]["QueueArn"], "Events": ["s3:ObjectCreated:*"],
+                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": stage_env.get("RAW_PREFIX", "raw/")}]}},
+            }]},
+        )
+
+    # -- cycles ------------------------------------------------------------------------
+
+    def cycle(self) -> Cycle:
+        result = Cycle()
+        handlers = self.app.handler_map
+        try:
+            ingest = handlers["ingest"](scheduled_event(), LambdaContext("ingest"))
+            result.ingested = int(ingest.get("delivered", 0))
+        except Exception as exc:
+            result.errors += 1
+            say(f"ingest failed: {type(exc).__name__}: {exc}")
+        say(f"ingested {result.ingested} new comments; classifying delivered objects ...")
+        for event in self._drain_events():
+            result.objects += len(event.get("Records", []))
+            try:
+                totals = handlers["classify"](event, LambdaContext("classify"))
+            except Exception as exc:
+                result.errors += 1
+                say(f"classify failed: {type(exc).__name__}: {exc}")
+                continue
+            result.classified += totals.get("stored", 0) + totals.get("quarantined", 0)
+            result.stored += totals.get("stored", 0)
+            result.already_stored += totals.get("already_stored", 0)
+            result.quarantined += totals.get("quarantined", 0)
+            result.labels.update({k.removeprefix("label_"): v for k, v in totals.items() if k.startswith("label_")})
+        return result
+
+    def _drain_events(self) -> Iterator[dict[str, Any]]:
+        """S3 events from the queue until it stays empty (moto's Firehose writes at once)."""
+        while True:
+            response = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            messages = response.get("Messages", [])
+            if not messages:
+                return
+            for message in messages:
+                body = json.loads(message["Body"])
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                if body.get("Records"):  # skip s3:TestEvent
+                    yield body
+
+    def stats(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.stack['api_url']}/stats", timeout=10) as response:  # noqa: S310
+            return dict(json.load(response))
+
+    def run(self) -> int:
+        number = 0
+        while True:
+            number += 1
+            started = time.monotonic()
+            result = self.cycle()
+            for name in ("ingested", "objects", "classified", "stored", "already_stored", "quarantined", "errors"):
+                setattr(self.totals, name, getattr(self.totals, name) + getattr(result, name))
+            self.totals.labels.update(result.labels)
+            stats = self.stats()
+            say(f"cycle {number} done in {time.monotonic() - started:.1f} s: ingested {result.ingested}, "
+                f"classified {result.classified}, stored {result.stored}, quarantined {result.quarantined}, "
+                f"labels {dict(result.labels) or '{}'}; table now holds {stats['total']} "
+                f"({stats['labels']['hate']} hate / {stats['labels']['nothate']} nothate)")
+            if self.args.once:
+                summary = {**self.totals.as_dict(), "stats": stats, "api_url": self.stack["api_url"]}
+                print(json.dumps(summary, sort_keys=True), flush=True)
+                return 1 if self.totals.errors else 0
+            say(f"API: {self.stack['api_url']}/comments  (next cycle in {self.args.every} s; Ctrl-C stops)")
+            time.sleep(self.args.every)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    from devtools.hatemodel import load  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(prog="make run ARGS=...", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--replay", action="append", type=Path, metavar="DIR",
+                        help="serve the comments recorded in DIR (betamax cassettes and/or Reddit Listing JSON); "
+                             "default: the synthetic sample in devtools/sample_data")
+    parser.add_argument("--subreddits", default="", help="comma-separated subreddits to ingest (default: all)")
+    parser.add_argument("--once", action="store_true", help="one cycle, then a JSON summary line, then exit")
+    parser.add_argument("--every", type=int, default=60, help="seconds between cycles (default 60)")
+    parser.add_argument("--port", type=int, default=8000, help="port of the REST API (default 8000)")
+    parser.add_argument("--verbose", action="store_true", help="show the handlers' structured JSON logs")
+    parser.add_argument("--model-id", default=load().model_id, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    for folder in args.replay or []:
+        if not folder.exists():
+            parser.error(f"--replay {folder}: no such file or folder")
+    if args.every < 1:
+        parser.error("--every must be at least 1 second")
+    return args
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    runner = Runner(args)
+    try:
+        runner.up()
+        return runner.run()
+    except KeyboardInterrupt:
+        say("stopping ...")
+        return 0
+    except RuntimeError as exc:
+        say(f"error: {exc}")
+        return 1
+    finally:
+        runner.procs.stop()
+        with contextlib.suppress(FileNotFoundError):
+            STACK_FILE.unlink()
+        say("all processes stopped")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Train the embedded offline hate-speech model and export it to devtools/hatemodel/hate_model.npz.
+
+Training data (see MODEL.md for licences and citations): the 70% train part of davidson2017,
+the HatemojiBuild train split and 80% of the ToxiGen seed sentences. Model selection (C, sample
+weights, decision threshold) uses only the held-out ``dev`` parts of those same sets
+(davidson dev, HatemojiBuild validation, ToxiGen dev); HateCheck, ETHOS and Stormfront are
+never read here.
+
+Needs requirements-train.txt (scikit-learn, pandas). Usage::
+
+    python -m devtools.train_model [--data ../shared/data] [--out devtools/hatemodel/hate_model.npz]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import sklearn
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+
+from devtools.hatemodel import DEFAULT_MODEL_PATH, load
+from devtools.hatemodel import datasets as ds
+from devtools.hatemodel.export import export_model
+
+MODEL_ID = "devtools/hate-tfidf-lr-v1"
+SOURCES = ("davidson", "hatemoji", "toxigen")
+
+
+@dataclass(frozen=True)
+class Config:
+    C: float
+    offensive_weight: float  # multiplier for davidson "offensive, not hate" tweets
+    davidson_weight: float  # total weight of each source relative to the others
+    hatemoji_weight: float
+    toxigen_weight: float
+
+
+def make_vectorizers() -> tuple[TfidfVectorizer, TfidfVectorizer]:
+    # Vocabulary caps keep the exported file well under 5 MB.
+    word = TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=60_000, sublinear_tf=True, dtype=np.float64)
+    char = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(2, 5), min_df=3, max_features=150_000, sublinear_tf=True, dtype=np.float64
+    )
+    return word, char
+
+
+def sample_weights(parts: dict[str, ds.Part], cfg: Config) -> np.ndarray:
+    """Balance classes inside each source, then give each source its configured share."""
+    share = {"davidson": cfg.davidson_weight, "hatemoji": cfg.hatemoji_weight, "toxigen": cfg.toxigen_weight}
+    chunks = []
+    for src in SOURCES:
+        part = parts[src]
+        w = np.ones(len(part))
+        if src == "davidson" and part.groups is not None:
+            w[np.asarray(part.groups) == "1"] *= cfg.offensive_weight
+        for cls in (0, 1):
+            mask = part.labels == cls
+            w[mask] *= 0.5 * share[src] / w[mask].sum()
+        chunks.append(w)
+    out = np.concatenate(chunks)
+    return out * (len(out) / out.sum())  # mean 1 so C keeps its usual meaning
+
+
+def featurize(word: TfidfVectorizer, char: TfidfVectorizer, texts: list[str]) -> sp.csr_matrix:
+    return sp.hstack([word.transform(texts), char.transform(texts)]).tocsr()
+
+
+def fit_classifier(x: sp.csr_matrix, y: np.ndarray, w: np.ndarray, c: float) -> LogisticRegression:
+    clf = LogisticRegression(C=c, solver="liblinear", max_iter=2000, random_state=0)
+    clf.fit(x, y, sample_weight=w)
+    return clf
+
+
+def macro_f1(y: np.ndarray, p: np.ndarray, threshold: float) -> float:
+    return float(f1_score(y, (p >= threshold).astype(int), average="macro", zero_division=0))
+
+
+THRESHOLDS = np.round(np.arange(0.2, 0.81, 0.02), 2)
+
+
+def best_threshold(dev: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[float, float, dict[str, float]]:
+    """Threshold maximising the mean dev macro-F1 over the three sources."""
+    best: tuple[float, float, dict[str, float]] = (0.5, -1.0, {})
+    for t in THRESHOLDS:
+        scores = {src: macro_f1(y, p, float(t)) for src, (y, p) in dev.items()}
+        mean = float(np.mean(list(scores.values())))
+        if mean > best[1] + 1e-9:
+            best = (float(t), mean, scores)
+    return best
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=ds.default_data_dir(), help="shared data folder")
+    ap.add_argument("--out", type=Path, default=DEFAULT_MODEL_PATH, help="output .npz")
+    ap.add_argument("--quick", action="store_true", help="skip the grid search, use the first config")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+
+    dav, hm, tox = ds.davidson(args.data), ds.hatemoji(args.data), ds.toxigen(args.data)
+    splits = {"davidson": dav, "hatemoji": hm, "toxigen": tox}
+    fit_parts = {s: splits[s]["fit"] for s in SOURCES}
+    dev_parts = {s: splits[s]["dev"] for s in SOURCES}
+
+    # --- model selection on fit -> dev ------------------------------------------------------
+    fit_texts = [t for s in SOURCES for t in fit_parts[s].texts]
+    fit_y = np.concatenate([fit_parts[s].labels for s in SOURCES])
+    word, char = make_vectorizers()
+    word.fit(fit_texts)
+    char.fit(fit_texts)
+    x_fit = featurize(word, char, fit_texts)
+    x_dev = {s: featurize(word, char, dev_parts[s].texts) for s in SOURCES}
+
+    grid = [
+        Config(c, ow, dw, 1.0, tw)
+        for c, ow, dw, tw in itertools.product((1.0, 4.0, 16.0), (0.3, 1.0), (0.5, 1.0), (1.0, 2.0))
+    ]
+    if args.quick:
+        grid = grid[:1]
+    results = []
+    for cfg in grid:
+        clf = fit_classifier(x_fit, fit_y, sample_weights(fit_parts, cfg), cfg.C)
+        dev = {s: (dev_parts[s].labels, clf.predict_proba(x_dev[s])[:, 1]) for s in SOURCES}
+        thr, mean, scores = best_threshold(dev)
+        results.append((mean, thr, cfg, scores))
+        print(
+            f"{cfg}  thr={thr:.2f}  dev macro-F1 mean={mean:.4f}  "
+            + " ".join(f"{k}={v:.3f}" for k, v in scores.items()),
+            file=sys.stderr,
+        )
+    mean, thr, cfg, scores = max(results, key=lambda r: r[0])
+    print(f"selected {cfg} threshold={thr:.2f} dev mean macro-F1={mean:.4f}", file=sys.stderr)
+
+    # --- final fit on fit + dev of davidson/toxigen and hatemoji train ----------------------
+    train_parts = {s: splits[s]["train"] for s in SOURCES}
+    train_texts = [t for s in SOURCES for t in train_parts[s].texts]
+    train_y = np.concatenate([train_parts[s].labels for s in SOURCES])
+    word, char = make_vectorizers()
+    word.fit(train_texts)
+    char.fit(train_texts)
+    clf = fit_classifier(featurize(word, char, train_texts), train_y, sample_weights(train_parts, cfg), cfg.C)
+    # Fold the selected threshold into the intercept so that P(hate) >= 0.5 is the decision rule
+    # (a prior shift: exactly what LogisticRegression would give with that intercept).
+    clf.intercept_ = clf.intercept_ - np.log(thr / (1.0 - thr))
+    meta = {
+        "trained_on": (
+            "davidson2017 train 70% (MIT); hatemojibuild train (CC BY 4.0); toxigen_seeds 80% (CDLA-Permissive-2.0)"
+        ),
+        "config": json.dumps(asdict(cfg)),
+        "threshold_folded_into_intercept": f"{thr:.2f}",
+        "dev_macro_f1": json.dumps({k: round(v, 4) for k, v in scores.items()}),
+        "sklearn_version": sklearn.__version__,
+    }
+    out = export_model(word, char, clf, args.out, model_id=MODEL_ID, metadata=meta)
+
+    # Sanity check: the numpy scorer must agree with sklearn on the toxigen test part.
+    test_texts = tox["test"].texts
+    ref = clf.predict_proba(featurize(word, char, test_texts))[:, 1]
+    got = load(out).predict_proba(test_texts)
+    diff = float(np.abs(ref - got).max())
+    print(
+        f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {len(word.vocabulary_)} word + "
+        f"{len(char.vocabulary_)} char features); scorer vs sklearn max |diff| = {diff:.2e}; "
+        f"{time.perf_counter() - t0:.0f} s",
+        file=sys.stderr,
+    )
+    if diff > 1e-4:
+        print("ERROR: exported scorer disagrees with sklearn", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
