@@ -156,6 +156,7 @@ class Runner:
         self.sqs: Any = None
         self.queue_url = ""
         self.totals = Cycle()
+        self.summary: dict[str, Any] | None = None
 
     # -- start-up ----------------------------------------------------------------------
 
@@ -294,9 +295,23 @@ class Runner:
                 if body.get("Records"):  # skip s3:TestEvent
                     yield body
 
-    def stats(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.stack['api_url']}/stats", timeout=10) as response:  # noqa: S310
+    def get(self, path: str) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.stack['api_url']}{path}", timeout=10) as response:  # noqa: S310
             return dict(json.load(response))
+
+    def stats(self) -> dict[str, Any]:
+        return self.get("/stats")
+
+    def api_ids(self) -> list[str]:
+        """Every comment id GET /comments serves, paging with next_cursor."""
+        ids: list[str] = []
+        cursor: str | None = None
+        while True:
+            page = self.get("/comments?limit=100" + (f"&cursor={cursor}" if cursor else ""))
+            ids += [item["comment_id"] for item in page["items"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                return ids
 
     def run(self) -> int:
         number = 0
@@ -313,8 +328,10 @@ class Runner:
                 f"labels {dict(result.labels) or '{}'}; table now holds {stats['total']} "
                 f"({stats['labels']['hate']} hate / {stats['labels']['nothate']} nothate)")
             if self.args.once:
-                summary = {**self.totals.as_dict(), "stats": stats, "api_url": self.stack["api_url"]}
-                print(json.dumps(summary, sort_keys=True), flush=True)
+                ids = self.api_ids()
+                summary = {**self.totals.as_dict(), "stats": stats, "api_url": self.stack["api_url"],
+                           "api_comments": len(ids), "api_unique": len(set(ids))}
+                self.summary = summary  # printed by main() as the very last line, after shutdown
                 return 1 if self.totals.errors else 0
             say(f"API: {self.stack['api_url']}/comments  (next cycle in {self.args.every} s; Ctrl-C stops)")
             time.sleep(self.args.every)
@@ -351,20 +368,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     runner = Runner(args)
+    code = 0
     try:
         runner.up()
-        return runner.run()
+        code = runner.run()
     except KeyboardInterrupt:
         say("stopping ...")
-        return 0
     except RuntimeError as exc:
         say(f"error: {exc}")
-        return 1
+        code = 1
     finally:
         runner.procs.stop()
         with contextlib.suppress(FileNotFoundError):
             STACK_FILE.unlink()
         say("all processes stopped")
+    if runner.summary is not None:
+        print(json.dumps(runner.summary, sort_keys=True), flush=True)
+    return code
 
 
 if __name__ == "__main__":

@@ -1,0 +1,60 @@
+"""`make run --once` end to end: real processes, real ports on 127.0.0.1, no network."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from devtools.fake_reddit import load_sample
+from tests.conftest import REPO, shared_data
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_once(*args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, object]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    port = free_port()
+    proc = subprocess.run([sys.executable, "-m", "devtools.runner", "--once", "--port", str(port), *args],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=240, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    # Everything it started is gone: the API port is free again.
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0
+    return proc, summary
+
+
+def test_runner_once_on_a_small_replay_folder_with_bad_files(tmp_path: Path) -> None:
+    sample = load_sample().comments[:12]
+    listing = {"kind": "Listing", "data": {"children": [{"kind": "t1", "data": c} for c in sample],
+                                           "after": None, "before": None}}
+    (tmp_path / "good.json").write_text(json.dumps(listing))
+    (tmp_path / "broken.json").write_text("this is not JSON")
+    (tmp_path / "empty-cassette.json").write_text(json.dumps({"interactions": []}))
+    proc, summary = run_once("--replay", str(tmp_path))
+    assert "broken.json" in proc.stdout and "empty-cassette.json" in proc.stdout
+    assert summary["ingested"] == summary["stored"] == 12
+    assert summary["api_comments"] == summary["api_unique"] == 12
+    assert summary["stats"] == {"labels": {"hate": summary["labels"].get("hate", 0),  # type: ignore[union-attr]
+                                           "nothate": summary["labels"].get("nothate", 0)},  # type: ignore[union-attr]
+                                "total": 12}
+    assert not (REPO / ".local" / "stack.json").exists()
+
+
+def test_runner_once_on_the_recorded_cassettes() -> None:
+    folder = shared_data() / "reddit-cassettes"
+    if not folder.is_dir():
+        pytest.skip(f"recorded Reddit data not found at {folder} (CI-only data, absent from a user's clone)")
+    _, summary = run_once("--replay", str(folder))
+    assert summary["api_comments"] == summary["api_unique"] == summary["stored"] == 634
+    assert summary["stats"]["total"] == 634  # type: ignore[index]
