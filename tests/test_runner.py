@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run_once(*args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, object]]:
+def run_once(*args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     port = free_port()
     proc = subprocess.run([sys.executable, "-m", "devtools.runner", "--once", "--port", str(port), *args],
@@ -45,8 +46,8 @@ def test_runner_once_on_a_small_replay_folder_with_bad_files(tmp_path: Path) -> 
     assert "broken.json" in proc.stdout and "empty-cassette.json" in proc.stdout
     assert summary["ingested"] == summary["stored"] == 12
     assert summary["api_comments"] == summary["api_unique"] == 12
-    assert summary["stats"] == {"labels": {"hate": summary["labels"].get("hate", 0),  # type: ignore[union-attr]
-                                           "nothate": summary["labels"].get("nothate", 0)},  # type: ignore[union-attr]
+    labels = summary["labels"]
+    assert summary["stats"] == {"labels": {"hate": labels.get("hate", 0), "nothate": labels.get("nothate", 0)},
                                 "total": 12}
     assert not (REPO / ".local" / "stack.json").exists()
 
@@ -57,4 +58,4 @@ def test_runner_once_on_the_recorded_cassettes() -> None:
         pytest.skip(f"recorded Reddit data not found at {folder} (CI-only data, absent from a user's clone)")
     _, summary = run_once("--replay", str(folder))
     assert summary["api_comments"] == summary["api_unique"] == summary["stored"] == 634
-    assert summary["stats"]["total"] == 634  # type: ignore[index]
+    assert summary["stats"]["total"] == 634
