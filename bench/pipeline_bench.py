@@ -1,0 +1,152 @@
+"""Measurements 1 and 2: AWS calls per 1,000 comments and classification throughput.
+
+Both run the app's real handlers (``app.handler_map``) the way Lambda would,
+with every boto3 client created from one counted Session, against the offline
+stack; the original loop (bench/seed_pipeline.py) runs against the same stack.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import praw
+
+from bench.counter import CallCounter
+from bench.seed_pipeline import seed_classify, seed_ingest
+from bench.stack import (
+    SUBREDDITS,
+    Stack,
+    buffer_delivery,
+    firehose_object,
+    lines,
+    put_object,
+    s3_event,
+    synthetic_comments,
+)
+from chalicelib.clients import AwsClients
+from chalicelib.factory import Services
+from devtools.fake_reddit import FakeRedditServer
+from devtools.runner import OFFLINE_REDDIT, LambdaContext, scheduled_event
+
+#: Lambda's longest timeout: the benchmark never stops a handler early.
+TIMEOUT_S = 900
+
+
+@dataclass
+class Run:
+    """Calls and time of one measured piece of work."""
+
+    comments: int
+    calls: Counter[str] = field(default_factory=Counter)
+    #: Client-side seconds spent in each operation (waiting on moto or the model server).
+    seconds: Counter[str] = field(default_factory=Counter)
+    wall_s: float = 0.0
+    cpu_s: float = 0.0  # this process only: the Lambda's own work, not moto's or the model server's
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"comments": self.comments, "calls": sum(self.calls.values()),
+                "by_operation": dict(sorted(self.calls.items())),
+                "seconds_by_operation": {k: round(v, 3) for k, v in sorted(self.seconds.items())},
+                "wall_s": round(self.wall_s, 3), "cpu_s": round(self.cpu_s, 3)}
+
+
+class Timer:
+    def __enter__(self) -> Timer:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall_s = time.perf_counter() - self.wall
+        self.cpu_s = time.process_time() - self.cpu
+
+
+def _app(counter: CallCounter) -> Any:
+    """app.py with a fresh composition root whose clients are all counted (a cold Lambda container)."""
+    import app  # noqa: PLC0415 - the stage environment must be set first
+
+    app.set_services(Services(clients=AwsClients(session=counter.session())))
+    return app.app
+
+
+def _measure(counter: CallCounter, name: str, comments: int, work: Any) -> tuple[Run, Any]:
+    before = Counter(counter.seconds)
+    with counter.phase(name) as calls, Timer() as t:
+        result = work()
+    seconds = Counter(counter.seconds)
+    seconds.subtract(before)
+    return Run(comments, Counter(calls), Counter({k: v for k, v in seconds.items() if v > 0}), t.wall_s,
+               t.cpu_s), result
+
+
+def calls_per_1000(stack: Stack, n: int = 1000) -> tuple[dict[str, Run], dict[str, int]]:
+    """Ingest ``n`` comments from fake Reddit and classify them, counting every AWS call, both ways.
+
+    Also returns how many S3 objects moto wrote per pipeline (merged into one, see buffer_delivery).
+    """
+    comments = synthetic_comments(n, prefix="c")
+    runs: dict[str, Run] = {}
+    info: dict[str, int] = {}
+    with FakeRedditServer(comments, subreddits=SUBREDDITS) as reddit:
+        urls = reddit.praw_kwargs()
+        os.environ.update({"REDDIT_OAUTH_URL": urls["oauth_url"], "REDDIT_URL": urls["reddit_url"],
+                           "REDDIT_SHORT_URL": urls["short_url"], "SUBREDDITS": ",".join(SUBREDDITS)})
+        counter = CallCounter()
+        handlers = _app(counter).handler_map
+        runs["ingest"], report = _measure(counter, "ingest", n, lambda: handlers["ingest"](
+            scheduled_event(), LambdaContext("ingest", TIMEOUT_S)))
+        if report.get("delivered") != n:
+            raise RuntimeError(f"ingest delivered {report} instead of {n} comments")
+        key, merged = buffer_delivery(stack, "calls-pipeline.jsonl")
+        runs["classify"], totals = _measure(counter, "classify", n, lambda: handlers["classify"](
+            s3_event(stack.bucket, key), LambdaContext("classify", TIMEOUT_S)))
+        if totals.get("stored") != n:
+            raise RuntimeError(f"classify stored {totals} instead of {n} comments")
+        info["pipeline_firehose_objects"] = merged
+
+        seed = CallCounter()
+        session = seed.session()
+        clients = {s: session.client(s) for s in ("firehose", "s3", "sagemaker-runtime", "dynamodb")}
+        praw_client = praw.Reddit(client_id=OFFLINE_REDDIT["REDDIT_CLIENT_ID"],
+                                  client_secret=OFFLINE_REDDIT["REDDIT_CLIENT_SECRET"],
+                                  user_agent=OFFLINE_REDDIT["REDDIT_USER_AGENT"], check_for_updates=False,
+                                  **urls)
+        runs["seed_ingest"], sent = _measure(seed, "ingest", n, lambda: seed_ingest(
+            praw_client, clients["firehose"], stack.stream, SUBREDDITS, limit=n))
+        if sent.ingested != n:
+            raise RuntimeError(f"seed ingestion sent {sent.ingested} instead of {n}")
+        key, merged = buffer_delivery(stack, "calls-seed.jsonl")
+        runs["seed_classify"], stored = _measure(seed, "classify", n, lambda: seed_classify(
+            s3_event(stack.bucket, key), clients["s3"], clients["sagemaker-runtime"], clients["dynamodb"],
+            endpoint=stack.endpoint, table=stack.table))
+        if stored.stored != n:
+            raise RuntimeError(f"seed stored {stored.stored} instead of {n}")
+        info["seed_firehose_objects"] = merged
+    return runs, info
+
+
+def throughput(stack: Stack, n: int) -> dict[str, Run]:
+    """Classify one ``n``-comment Firehose object with the S3-event handler, then with the original loop."""
+    data = firehose_object(synthetic_comments(n, prefix="t", seed=11))
+    assert lines(data) == n
+    key = put_object(stack, f"throughput-{n}.jsonl", data)
+    counter = CallCounter()
+    handlers = _app(counter).handler_map
+    handlers["classify"](s3_event(stack.bucket, put_object(stack, "warm-up.jsonl", firehose_object(
+        synthetic_comments(20, prefix="w", seed=3)))), LambdaContext("classify", TIMEOUT_S))  # warm container
+    runs: dict[str, Run] = {}
+    runs["pipeline"], totals = _measure(counter, "throughput", n, lambda: handlers["classify"](
+        s3_event(stack.bucket, key), LambdaContext("classify", TIMEOUT_S)))
+    if totals.get("stored") != n:
+        raise RuntimeError(f"classify stored {totals} instead of {n} comments")
+    seed = CallCounter()
+    session = seed.session()
+    s3, runtime, ddb = (session.client(s) for s in ("s3", "sagemaker-runtime", "dynamodb"))
+    runs["seed"], stored = _measure(seed, "throughput", n, lambda: seed_classify(
+        s3_event(stack.bucket, key), s3, runtime, ddb, endpoint=stack.endpoint, table=stack.table))
+    if stored.stored != n:
+        raise RuntimeError(f"seed stored {stored.stored} instead of {n}")
+    return runs

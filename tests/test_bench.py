@@ -1,0 +1,122 @@
+"""The benchmark's own instruments: the call counter, the original-loop stand-in, the cost model."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from bench.cost import Workload, estimate
+from bench.counter import CallCounter
+from bench.query_latency import item_size, read_units
+from bench.seed_pipeline import seed_classify, seed_ingest
+from bench.stack import firehose_object, s3_event, synthetic_comments
+from chalicelib import config
+from tests.conftest import REGION
+
+
+def test_counter_counts_every_call_per_operation(aws: None) -> None:
+    counter = CallCounter()
+    session = counter.session(region_name=REGION)
+    s3 = session.client("s3")
+    s3.create_bucket(Bucket="bench-bucket")
+    for i in range(3):
+        s3.put_object(Bucket="bench-bucket", Key=f"k{i}", Body=b"x")
+    s3.get_object(Bucket="bench-bucket", Key="k0")
+    with counter.phase("reads"), pytest.raises(ClientError):
+        s3.get_object(Bucket="bench-bucket", Key="missing")  # a failed call is still a request
+    sm = session.client("secretsmanager")
+    sm.create_secret(Name="s", SecretString="v")
+    sm.get_secret_value(SecretId="s")
+
+    assert counter.calls == {"s3.CreateBucket": 1, "s3.PutObject": 3, "s3.GetObject": 2,
+                             "secretsmanager.CreateSecret": 1, "secretsmanager.GetSecretValue": 1}
+    assert counter.total() == 8
+    assert counter.phases["reads"] == {"s3.GetObject": 1}
+    assert set(counter.seconds) >= {"s3.PutObject", "s3.GetObject"}
+
+
+def test_counter_attaches_to_one_client_only(aws: None) -> None:
+    counter = CallCounter()
+    counted = counter.attach(boto3.client("s3", region_name=REGION))
+    other = boto3.client("s3", region_name=REGION)
+    counted.create_bucket(Bucket="bench-bucket")
+    other.list_buckets()
+    counted.list_buckets()
+    assert counter.calls == {"s3.CreateBucket": 1, "s3.ListBuckets": 1}
+
+
+class RecordingRuntime:
+    """Stands in for sagemaker-runtime: answers one prediction per request and keeps the payloads."""
+
+    def __init__(self) -> None:
+        self.bodies: list[Any] = []
+
+    def invoke_endpoint(self, **kwargs: Any) -> dict[str, Any]:
+        self.bodies.append(json.loads(kwargs["Body"]))
+        return {"Body": io.BytesIO(b'[{"label": "nothate", "score": 0.75}]')}
+
+
+def test_seed_loop_makes_one_endpoint_call_and_one_put_item_per_comment(settings: config.Settings) -> None:
+    docs = synthetic_comments(3, prefix="s")
+    counter = CallCounter()
+    session = counter.session(region_name=REGION)
+    s3, ddb = session.client("s3"), session.client("dynamodb")
+    boto3.client("s3", region_name=REGION).put_object(Bucket=settings.bucket, Key="raw/a", Body=firehose_object(docs))
+    boto3.client("s3", region_name=REGION).put_object(Bucket=settings.bucket, Key="raw/b", Body=b"{}\n")
+    runtime = RecordingRuntime()
+
+    # Two records in one event: the original only ever looked at the first.
+    report = seed_classify(s3_event(settings.bucket, "raw/a", "raw/b"), s3, runtime, ddb,
+                           endpoint="e", table=settings.table)
+
+    assert report.stored == 3
+    assert [b["inputs"] for b in runtime.bodies] == [d["body"] for d in docs]  # one text per call
+    assert counter.calls == {"s3.GetObject": 1, "dynamodb.PutItem": 3}
+    stored = boto3.client("dynamodb", region_name=REGION).get_item(
+        TableName=settings.table, Key={"comment_id": {"S": docs[1]["id"]}})["Item"]
+    assert stored["label"] == {"S": "nothate"}
+
+
+class FakeListing:
+    def __init__(self, docs: list[dict[str, Any]]) -> None:
+        self.docs = docs
+
+    def subreddit(self, name: str) -> FakeListing:
+        return FakeListing([d for d in self.docs if d["subreddit"] == name])
+
+    def comments(self, limit: int) -> list[Any]:
+        return [type("C", (), d)() for d in self.docs[:limit]]
+
+
+def test_seed_ingestion_puts_one_record_per_comment(settings: config.Settings) -> None:
+    docs = synthetic_comments(6, prefix="g", subreddits=("one", "two"))
+    counter = CallCounter()
+    firehose = counter.session(region_name=REGION).client("firehose")
+    report = seed_ingest(FakeListing(docs), firehose, settings.stream, ("one", "two"))
+    assert report.ingested == 6
+    assert counter.calls == {"firehose.PutRecord": 6}
+
+
+def test_cost_model_charges_every_index_write_and_rounds_firehose_records() -> None:
+    def workload(gsis: int) -> Workload:
+        return Workload(calls={"sagemaker-runtime.InvokeEndpoint": 1000}, lambda_cpu_s=0.0, lambda_invocations=0,
+                        item_kb=[0.4], firehose_record_bytes=[300], endpoint_bytes_in=0, endpoint_bytes_out=0,
+                        gsis=gsis)
+
+    plain = estimate(workload(0))
+    indexed = estimate(workload(3))
+    assert plain["write_units"] == 1_000_000
+    assert indexed["write_units"] == 4_000_000
+    # 1M records of 300 bytes are billed as 1M x 5 KB.
+    assert plain["by_service_usd"]["firehose"] == pytest.approx(1_000_000 * 5120 / 1024**3 * 0.029, rel=1e-3)
+
+
+def test_dynamodb_item_size_and_read_units() -> None:
+    assert item_size({"id": {"S": "abc"}, "n": {"N": "12345"}}) == 2 + 3 + 1 + 1 + 3
+    assert read_units(100) == 0.5
+    assert read_units(4096 * 3 + 1) == 2.0
