@@ -93,7 +93,7 @@ def offline_stack() -> Iterator[Stack]:
         aws = aws_environment(moto_port, model_port)
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **aws}
         moto = procs.start("moto", [py, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)], env)
-        model = procs.start("model-server", [py, "-m", "bench.model_server_nodelay", "--port", str(model_port)], env)
+        model = procs.start("model-server", [py, "-m", "devtools.model_server", "--port", str(model_port)], env)
         wait_http(f"http://127.0.0.1:{moto_port}/moto-api/", proc=moto)
         wait_http(f"http://127.0.0.1:{model_port}/ping", proc=model)
         deploy = subprocess.run(
