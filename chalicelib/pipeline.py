@@ -29,6 +29,8 @@ INGEST_RESERVE_MS = 30_000
 CLASSIFY_RESERVE_MS = 75_000
 #: A lease outlives the longest Lambda run (15 min), so a crashed holder frees it.
 LEASE_SECONDS = 16 * 60
+#: Slack on top of the holder's remaining time (clock skew between Lambdas).
+LEASE_MARGIN_SECONDS = 30
 
 
 class Sink(Protocol):
@@ -107,7 +109,12 @@ class ObjectProcessor:
 
     def process(self, bucket: str, key: str, deadline: Deadline) -> ObjectReport:
         lease = f"s3://{bucket}/{key}"
-        if not self.repository.acquire_lease(lease, self.owner, LEASE_SECONDS):
+        # A holder killed by the Lambda timeout never releases its lease. Lambda
+        # retries that event 1 and 3 minutes later: a 16-minute lease would refuse
+        # both and the event would be dropped. The holder cannot outlive its own
+        # remaining time, so the lease need not either.
+        seconds = min(LEASE_SECONDS, deadline.remaining_ms() // 1000 + LEASE_MARGIN_SECONDS)
+        if not self.repository.acquire_lease(lease, self.owner, seconds):
             # Another invocation is on it; failing makes Lambda retry later, when
             # everything is stored and the retry costs no inference.
             raise ObjectBusy(f"{lease} is being processed by another invocation")

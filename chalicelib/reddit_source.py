@@ -106,6 +106,15 @@ class RedditSource:
     ) -> FetchResult:
         reason = "no attempt made"
         for _ in self._backoff.pauses():
+            # prawcore sleeps, before its next request, until the rate-limit window
+            # it was told about resets (up to 10 min after a 429 or remaining=0),
+            # whatever the Lambda budget. Skip instead of starting a wait that
+            # cannot end in time: the limit is per client, so it also holds for
+            # the subreddits after the one that hit it.
+            pending = self._pending_wait()
+            if pending and deadline.remaining_ms() - pending * 1000 < RESERVE_MS:
+                reason = f"rate limited for {pending:.0f}s"
+                break
             try:
                 return self._read(subreddit, checkpoint, limit)
             except _PERMANENT as exc:
@@ -123,6 +132,15 @@ class RedditSource:
                 log.warning("reddit transient error", extra={"subreddit": subreddit, "error": type(exc).__name__})
         log.error("subreddit skipped this run", extra={"subreddit": subreddit, "reason": reason})
         return FetchResult(subreddit, [], gap=False, skipped_reason=reason)
+
+    def _pending_wait(self) -> float:
+        """Seconds prawcore's rate limiter will sleep before the next request (0 if unknown)."""
+        core = getattr(self._reddit, "_core", None)  # praw keeps its prawcore session private
+        limiter = getattr(core, "rate_limiter", None)
+        next_ns = getattr(limiter, "next_request_timestamp_ns", None)
+        if not isinstance(next_ns, int):
+            return 0.0
+        return max(0.0, (next_ns - time.monotonic_ns()) / 1e9)
 
     def _read(self, subreddit: str, checkpoint: Checkpoint | None, limit: int) -> FetchResult:
         now = self._clock()

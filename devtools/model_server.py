@@ -97,7 +97,7 @@ class TransformersBackend:
     def scores(self, texts: Sequence[str]) -> list[dict[str, float]]:
         if not texts:
             return []
-        out: list[list[dict[str, Any]]] = self._pipe(list(texts), truncation=True, top_k=None)
+        out: Any = self._pipe(list(texts), truncation=True, top_k=None)  # transformers is untyped
         return [{d["label"]: float(d["score"]) for d in row} for row in out]
 
 

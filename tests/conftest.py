@@ -59,7 +59,8 @@ def create_table(name: str) -> None:
     ddb.create_table(
         TableName=name,
         BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=definitions + [{"AttributeName": a, "AttributeType": "S"} for a in schema.INDEXES.values()],
+        AttributeDefinitions=definitions + [{"AttributeName": a, "AttributeType": "S"}
+                                            for a in schema.INDEXES.values()],
         KeySchema=[{"AttributeName": schema.PARTITION_KEY, "KeyType": "HASH"}],
         GlobalSecondaryIndexes=[
             {"IndexName": index,

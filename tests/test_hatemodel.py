@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from devtools.hatemodel import DEFAULT_MODEL_PATH, HateModel, load
+from devtools.hatemodel import DEFAULT_MODEL_PATH, HateModel, distill, load
 from devtools.hatemodel.export import export_model
 
 _REASON = "scikit-learn (requirements-train.txt) is needed for the parity test"
@@ -80,6 +80,64 @@ def test_scorer_matches_sklearn_pipeline(tmp_path: Path, sublinear: bool) -> Non
     assert got[: len(TRAIN)].round().tolist() == [float(label) for _, label in TRAIN]
 
 
+def _fit_with_static_block() -> tuple[Any, Any, Any, Any, list[str], np.ndarray, np.ndarray]:
+    """Toy version of train_model's blend: TF-IDF LR + LR on SIF-weighted mean word vectors.
+
+    The word vectors are random (seeded) stand-ins for the distilled encoder vectors; the
+    arithmetic the scorer must reproduce is the same.
+    """
+    texts = [t for t, _ in TRAIN]
+    y = np.array([label for _, label in TRAIN])
+    word, char, clf = _fit(True)
+    counts = distill.token_counts(texts)
+    words = [*sorted(counts), "unseen", "neverseen"]
+    vectors = np.random.default_rng(0).normal(size=(len(words), 8))
+    weight = distill.sif_weights(words, counts, a=0.05)
+    static = sk_linear.LogisticRegression(C=10.0).fit(distill.mean_vectors(texts, words, weight, vectors), y)
+    return word, char, clf, static, words, weight, vectors
+
+
+def test_scorer_matches_pipeline_with_static_block(tmp_path: Path) -> None:
+    share = 0.4
+    word, char, clf, static, words, weight, vectors = _fit_with_static_block()
+    blended = sk_linear.LogisticRegression()
+    blended.classes_ = clf.classes_
+    blended.coef_ = (1 - share) * clf.coef_
+    blended.intercept_ = (1 - share) * clf.intercept_ + share * static.intercept_
+    scores = share * (vectors @ static.coef_.ravel())
+    path = export_model(
+        word, char, blended, tmp_path / "m.npz", model_id="test/toy-v2", embedding=(words, weight, scores)
+    )
+    model = load(path)
+    texts = [t for t, _ in TRAIN] + PROBE + ["unseen words only", "neverseen, neverseen unseen"]
+    x = sp.hstack([word.transform(texts), char.transform(texts)]).tocsr()
+    e = distill.mean_vectors(texts, words, weight, vectors)
+    z = (1 - share) * clf.decision_function(x) + share * static.decision_function(e)
+    np.testing.assert_allclose(model.decision_function(texts), z, atol=1e-4)
+    # The static block really contributes: without it the logits differ noticeably.
+    assert np.abs(z - clf.decision_function(x)).max() > 0.05
+    with np.load(path, allow_pickle=False) as data:
+        assert int(data["format_version"]) == 2
+        assert data["emb_vocab"].dtype.kind == "U"
+
+
+def test_export_rejects_bad_static_block(tmp_path: Path) -> None:
+    word, char, clf = _fit(True)
+    with pytest.raises(ValueError, match="same length"):
+        export_model(word, char, clf, tmp_path / "m.npz", model_id="x", embedding=(["a", "b"], np.ones(2), np.ones(3)))
+    with pytest.raises(ValueError, match="positive"):
+        export_model(word, char, clf, tmp_path / "m.npz", model_id="x", embedding=(["a"], np.zeros(1), np.ones(1)))
+
+
+def test_format_1_files_still_load(tmp_path: Path) -> None:
+    word, char, clf = _fit(True)
+    path = export_model(word, char, clf, tmp_path / "m.npz", model_id="test/toy-v1")
+    with np.load(path, allow_pickle=False) as data:
+        assert int(data["format_version"]) == 1
+        assert "emb_vocab" not in data.files
+    assert load(path).predict_proba(["vermin"]).shape == (1,)
+
+
 def test_export_file_has_no_pickled_objects(tmp_path: Path) -> None:
     word, char, clf = _fit(True)
     path = export_model(word, char, clf, tmp_path / "m.npz", model_id="test/toy-v0")
@@ -110,7 +168,7 @@ def test_shipped_model_file_is_small_and_loads_fast() -> None:
     t0 = time.perf_counter()
     model = load()
     assert time.perf_counter() - t0 < 0.5
-    assert model.model_id == "devtools/hate-tfidf-lr-v1"
+    assert model.model_id == "devtools/hate-static-lr-v2"
 
 
 def test_shipped_model_classify_shape_and_order(shipped: HateModel) -> None:
@@ -127,6 +185,15 @@ def test_shipped_model_classify_shape_and_order(shipped: HateModel) -> None:
     np.testing.assert_allclose(singles, probs, atol=1e-12)
     reversed_probs = shipped.predict_proba(texts[::-1])
     np.testing.assert_allclose(reversed_probs[::-1], probs, atol=1e-12)
+
+
+def test_shipped_model_has_static_word_vectors() -> None:
+    with np.load(DEFAULT_MODEL_PATH, allow_pickle=False) as data:
+        assert int(data["format_version"]) == 2
+        vocab = set(data["emb_vocab"].tolist())
+        assert len(vocab) > 20_000 and np.all(data["emb_weight"] > 0)
+    # Encoder whole words the training texts may never contain are covered too.
+    assert {"muslims", "immigrants", "wonderful"} <= vocab
 
 
 def test_shipped_model_benign_texts_are_not_hate(shipped: HateModel) -> None:

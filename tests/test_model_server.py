@@ -16,7 +16,7 @@ from devtools.hatemodel import load
 from devtools.model_server import MAX_TEXT_CHARS, ModelServer, TransformersBackend, main
 
 ENDPOINT = "hate-endpoint"
-MODEL_ID = "devtools/hate-tfidf-lr-v1"
+MODEL_ID = load().model_id  # the shipped model names itself
 
 
 @pytest.fixture(scope="module")

@@ -120,7 +120,7 @@ def test_time_budget_stops_before_new_work(services: Services, endpoint: FakeEnd
     services.processor.batch_size = 2
     put("raw/o7", ndjson([comment_doc(i) for i in range(6)]))
     with pytest.raises(TimeBudgetExhausted):
-        services.processor.process("test-bucket", "raw/o7", ShortDeadline([200_000, 200_000, 1_000]))
+        services.processor.process("test-bucket", "raw/o7", ShortDeadline([200_000, 200_000, 200_000, 1_000]))
     assert len(endpoint.calls) == 2 and len(table_ids()) == 4
     # The lease was released, so Lambda's retry finishes the object.
     report = services.processor.process("test-bucket", "raw/o7", Unlimited())
