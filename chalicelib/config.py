@@ -29,6 +29,7 @@ ENV_SUBREDDITS = "SUBREDDITS"
 ENV_MAX_PER_RUN = "MAX_COMMENTS_PER_RUN"
 ENV_SCHEDULE_MINUTES = "SCHEDULE_MINUTES"
 ENV_BATCH_SIZE = "CLASSIFY_BATCH_SIZE"
+ENV_CONCURRENCY = "CLASSIFY_CONCURRENCY"
 ENV_RETENTION_DAYS = "RETENTION_DAYS"
 ENV_REDDIT_OAUTH_URL = "REDDIT_OAUTH_URL"
 ENV_REDDIT_URL = "REDDIT_URL"
@@ -83,6 +84,7 @@ class Settings:
     max_comments_per_run: int = 1000
     schedule_minutes: int = 5
     batch_size: int = 128
+    concurrency: int = 4
     retention_days: int = 0
     reddit_urls: dict[str, str] = field(default_factory=dict)
     api_auth: str = "none"
@@ -131,6 +133,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         max_comments_per_run=_int(env, ENV_MAX_PER_RUN, 1000, 1, 100_000),
         schedule_minutes=_int(env, ENV_SCHEDULE_MINUTES, 5, 1, 1440),
         batch_size=_int(env, ENV_BATCH_SIZE, 128, 1, MAX_BATCH_SIZE),
+        concurrency=_int(env, ENV_CONCURRENCY, 4, 1, 16),
         retention_days=_int(env, ENV_RETENTION_DAYS, 0, 0, 3650),
         reddit_urls=urls,
         api_auth=api_auth,

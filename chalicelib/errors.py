@@ -38,7 +38,9 @@ class SourceError(PipelineError):
 
 
 class DeliveryError(PipelineError):
-    pass
+    def __init__(self, message: str, undelivered: frozenset[str] = frozenset()) -> None:
+        super().__init__(message)
+        self.undelivered = undelivered  # ids of the comments Firehose never accepted
 
 
 class ClassifierError(PipelineError):

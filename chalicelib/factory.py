@@ -70,6 +70,7 @@ class Services:
             classifier=EndpointClassifier(self.clients.sagemaker_runtime, s.endpoint_name, s.model_id,
                                           self.backoff),
             batch_size=s.batch_size,
+            concurrency=s.concurrency,
             retention_days=s.retention_days,
         )
 

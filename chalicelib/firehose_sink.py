@@ -58,20 +58,31 @@ class FirehoseSink:
         self._backoff = backoff or Backoff()
 
     def send(self, comments: Sequence[Comment]) -> int:
-        """Deliver every comment or raise DeliveryError; returns the number delivered."""
-        delivered = 0
-        for batch in batches([encode(c) for c in comments]):
-            self._put_batch(batch)
-            delivered += len(batch)
-        return delivered
+        """Deliver every comment, or raise DeliveryError naming the ids that were not delivered."""
+        records = [(c.id, encode(c)) for c in comments]
+        undelivered: set[str] = set()
+        errors: list[str] = []
+        start = 0
+        for batch in batches([r for _, r in records]):
+            ids = [cid for cid, _ in records[start : start + len(batch)]]
+            start += len(batch)
+            failed, error = self._put_batch(batch)
+            if failed:
+                undelivered.update(ids[i] for i in failed)
+                errors.append(error)
+        if undelivered:
+            raise DeliveryError(f"{len(undelivered)} records not delivered to {self._stream}: {errors[0]}",
+                                frozenset(undelivered))
+        return len(records)
 
-    def _put_batch(self, batch: list[bytes]) -> None:
-        pending = batch
+    def _put_batch(self, batch: list[bytes]) -> tuple[list[int], str]:
+        """Positions in ``batch`` still undelivered after every attempt, and the last error."""
+        pending = list(range(len(batch)))
         last_error = ""
         for _ in self._backoff.pauses():
             try:
                 response: Any = self._client.put_record_batch(
-                    DeliveryStreamName=self._stream, Records=[{"Data": r} for r in pending]
+                    DeliveryStreamName=self._stream, Records=[{"Data": batch[i]} for i in pending]
                 )
             except (ClientError, BotoCoreError) as exc:
                 # botocore already retried throttling; a refusal here may still pass later.
@@ -79,14 +90,12 @@ class FirehoseSink:
                 log.warning("firehose put_record_batch failed", extra={"error": last_error})
                 continue
             if not response.get("FailedPutCount"):
-                return
+                return [], ""
             # HTTP 200 with FailedPutCount > 0: resend only the failed entries.
-            failed = [
-                (record, result)
-                for record, result in zip(pending, response["RequestResponses"], strict=True)
-                if result.get("ErrorCode")
-            ]
-            last_error = f"{failed[0][1].get('ErrorCode')}: {failed[0][1].get('ErrorMessage')}"
+            results = response["RequestResponses"]
+            failed = [i for i, result in zip(pending, results, strict=True) if result.get("ErrorCode")]
+            first = next(r for r in results if r.get("ErrorCode"))
+            last_error = f"{first.get('ErrorCode')}: {first.get('ErrorMessage')}"
             log.warning("firehose partial failure", extra={"failed": len(failed), "of": len(pending)})
-            pending = [record for record, _ in failed]
-        raise DeliveryError(f"{len(pending)} records not delivered to {self._stream}: {last_error}")
+            pending = failed
+        return pending, last_error

@@ -7,19 +7,21 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote_plus
 
-from chalicelib.classifier import Classifier, chunk
-from chalicelib.errors import DeliveryError, ObjectBusy, TimeBudgetExhausted
-from chalicelib.firehose_sink import FirehoseSink
+from chalicelib.classifier import Classifier, ClassifyResult, chunk
+from chalicelib.errors import ClassifierError, DeliveryError, ObjectBusy, TimeBudgetExhausted
 from chalicelib.models import Checkpoint, Comment, IngestReport, LabeledComment, ObjectReport, Rejected
 from chalicelib.object_store import ObjectStore
 from chalicelib.records import decode
-from chalicelib.reddit_source import CommentSource
-from chalicelib.repository import CommentRepository
+from chalicelib.repository import WRITE_BATCH, CommentRepository
 from chalicelib.retry import Deadline
+
+if TYPE_CHECKING:  # importing reddit_source would pull PRAW into every function
+    from chalicelib.reddit_source import FetchResult
 
 log = logging.getLogger(__name__)
 
@@ -37,48 +39,67 @@ class Sink(Protocol):
     def send(self, comments: Sequence[Comment]) -> int: ...
 
 
+class CommentSource(Protocol):
+    def fetch(
+        self, subreddit: str, checkpoint: Checkpoint | None, limit: int, deadline: Deadline
+    ) -> FetchResult: ...
+
+
 @dataclass
 class Ingestor:
     """Reads each subreddit back to its checkpoint and delivers to Firehose."""
 
     source: CommentSource
-    sink: Sink | FirehoseSink
+    sink: Sink
     repository: CommentRepository
     subreddits: Sequence[str]
     max_per_run: int
     reserve_ms: int = INGEST_RESERVE_MS
 
     def run(self, deadline: Deadline) -> list[IngestReport]:
-        reports: list[IngestReport] = []
-        failures: list[str] = []
+        # One BatchGetItem for every checkpoint, one delivery for all subreddits
+        # (PutRecordBatch packs up to 500 records whatever their subreddit), one
+        # BatchWriteItem for the checkpoints that may move.
+        checkpoints = self.repository.get_checkpoints(self.subreddits)
+        results: list[FetchResult] = []
         for subreddit in self.subreddits:
             if deadline.remaining_ms() < self.reserve_ms:
                 log.warning("time budget low, leaving subreddits for the next run",
-                            extra={"left": list(self.subreddits[len(reports):])})
+                            extra={"left": list(self.subreddits[len(results):])})
                 break
-            checkpoint = self.repository.get_checkpoint(subreddit)
-            result = self.source.fetch(subreddit, checkpoint, self.max_per_run, deadline)
-            if result.skipped_reason:
-                reports.append(IngestReport(subreddit, 0, 0, gap=False, skipped_reason=result.skipped_reason))
-                continue
+            result = self.source.fetch(subreddit, checkpoints.get(subreddit), self.max_per_run, deadline)
             if result.gap:
                 log.warning("listing ended before the checkpoint: comments in between were missed",
                             extra={"subreddit": subreddit, "fetched": len(result.comments)})
-            try:
-                delivered = self.sink.send(result.comments)
-            except DeliveryError as exc:
-                # The checkpoint stays where it was: the next run reads these again.
-                failures.append(f"{subreddit}: {exc}")
-                reports.append(IngestReport(subreddit, len(result.comments), 0, result.gap, str(exc)))
+            results.append(result)
+        failure: DeliveryError | None = None
+        try:
+            self.sink.send([c for r in results for c in r.comments])
+        except DeliveryError as exc:
+            failure = exc
+        undelivered = failure.undelivered if failure else frozenset()
+        reports: list[IngestReport] = []
+        moved: list[Checkpoint] = []
+        for r in results:
+            if r.skipped_reason:
+                reports.append(IngestReport(r.subreddit, 0, 0, gap=False, skipped_reason=r.skipped_reason))
                 continue
-            if result.comments:
-                newest = result.comments[0]
-                self.repository.put_checkpoint(Checkpoint(subreddit, newest.id, newest.created_utc))
-            reports.append(IngestReport(subreddit, len(result.comments), delivered, result.gap))
+            lost = sum(1 for c in r.comments if c.id in undelivered)
+            if lost:
+                # The checkpoint stays where it was: the next run reads these again.
+                reports.append(IngestReport(r.subreddit, len(r.comments), len(r.comments) - lost, r.gap,
+                                            f"{lost} comments not delivered"))
+                continue
+            if r.comments:
+                moved.append(Checkpoint(r.subreddit, r.comments[0].id, r.comments[0].created_utc))
+            reports.append(IngestReport(r.subreddit, len(r.comments), len(r.comments), r.gap))
+        # Only after delivery: a crash before this line makes the next run resend
+        # at most this batch, which the classifier's deduplication absorbs.
+        self.repository.put_checkpoints(moved)
         for report in reports:
             log.info("ingest summary", extra={"ingest": report.__dict__})
-        if failures:
-            raise DeliveryError("; ".join(failures))
+        if failure:
+            raise failure
         return reports
 
 
@@ -102,7 +123,9 @@ class ObjectProcessor:
     retention_days: int
     clock: Callable[[], float] = time.time
     reserve_ms: int = CLASSIFY_RESERVE_MS
+    concurrency: int = 1
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+    _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     def process_event(self, event: Mapping[str, Any], deadline: Deadline) -> list[ObjectReport]:
         return [self.process(bucket, key, deadline) for bucket, key in s3_records(event)]
@@ -139,40 +162,80 @@ class ObjectProcessor:
                 unique[comment.id] = (number, comment)
         stored_before = self.repository.existing_ids(unique)
         todo = [nc for cid, nc in unique.items() if cid not in stored_before]
-        labels: Counter[str] = Counter()
+        batches = list(chunk(todo, [c.body for _, c in todo], self.batch_size))
+        stored: list[LabeledComment] = []  # written to the table
+        pending: list[LabeledComment] = []  # labeled, not written yet
         calls = 0
-        stored = 0
         done = 0
         try:
-            for batch in chunk(todo, [c.body for _, c in todo], self.batch_size):
+            # Up to `concurrency` endpoint requests at once: a serverless endpoint
+            # runs that many in parallel (MaxConcurrency), a Lambda only waits.
+            for first in range(0, len(batches), self.concurrency):
                 if deadline.remaining_ms() < self.reserve_ms:
                     raise TimeBudgetExhausted(
                         f"s3://{bucket}/{key}: {len(todo) - done} comments left for Lambda's retry")
-                result = self.classifier.classify([c.body for _, c in batch])
-                calls += result.calls
+                window = batches[first : first + self.concurrency]
+                results = self._classify(window)
                 now = self.clock()
-                labeled = []
-                for (number, comment), prediction in zip(batch, result.predictions, strict=True):
-                    if isinstance(prediction, str):
-                        rejected.append(Rejected(number, prediction, comment.body))
-                    else:
-                        labeled.append(LabeledComment(comment, prediction, now))
-                self.repository.put_labeled(labeled, self.retention_days)
-                self.repository.add_counts(labeled)
-                stored += len(labeled)
-                done += len(batch)
-                labels.update(x.prediction.label for x in labeled)
+                error: ClassifierError | None = None
+                for batch, result in zip(window, results, strict=True):
+                    if isinstance(result, ClassifierError):
+                        error = error or result
+                        continue
+                    calls += result.calls
+                    done += len(batch)
+                    for (number, comment), prediction in zip(batch, result.predictions, strict=True):
+                        if isinstance(prediction, str):
+                            rejected.append(Rejected(number, prediction, comment.body))
+                        else:
+                            pending.append(LabeledComment(comment, prediction, now))
+                # Write only full BatchWriteItem calls; the rest waits for the next window.
+                full = len(pending) - len(pending) % WRITE_BATCH
+                self.repository.put_labeled(pending[:full], self.retention_days)
+                stored += pending[:full]
+                pending = pending[full:]
+                if error:
+                    raise error
+            self.repository.put_labeled(pending, self.retention_days)
+            stored += pending
+            pending = []
+        except (ClassifierError, TimeBudgetExhausted):
+            # Keep what is labeled already, so Lambda's retry does not classify it again.
+            self.repository.put_labeled(pending, self.retention_days)
+            stored += pending
+            raise
         finally:
-            # Written even when stopping early, so nothing rejected is lost.
+            # Even when stopping early: counters for exactly what was written (one
+            # UpdateItem per subreddit and one overall, per object), and every
+            # rejected record in quarantine. Labeled-but-unwritten comments are
+            # classified again by Lambda's retry.
+            if stored:
+                self.repository.add_counts(stored)
             if rejected:
                 self.store.quarantine(bucket, key, sorted(rejected, key=lambda r: r.line_number))
+        labels = Counter(x.prediction.label for x in stored)
         report = ObjectReport(
-            bucket=bucket, key=key, lines_in=decoded.records_in, stored=stored,
+            bucket=bucket, key=key, lines_in=decoded.records_in, stored=len(stored),
             already_stored=len(stored_before) + duplicates, quarantined=len(rejected),
             labels=dict(labels), endpoint_calls=calls,
         )
         log.info("object summary", extra={"object": report.__dict__})
         return report
+
+    def _classify(self, window: list[list[tuple[int, Comment]]]) -> list[ClassifyResult | ClassifierError]:
+        """One result per batch, in order; a batch whose endpoint kept failing gets its error."""
+        texts = [[c.body for _, c in batch] for batch in window]
+        if self._pool is None and len(texts) > 1:
+            self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="classify")
+        # boto3 clients are thread-safe.
+        futures = [self._pool.submit(self.classifier.classify, t) for t in texts] if self._pool else []
+        results: list[ClassifyResult | ClassifierError] = []
+        for i, batch_texts in enumerate(texts):
+            try:
+                results.append(futures[i].result() if futures else self.classifier.classify(batch_texts))
+            except ClassifierError as exc:
+                results.append(exc)
+        return results
 
 
 def total(reports: Iterable[ObjectReport]) -> dict[str, int]:

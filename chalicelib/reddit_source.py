@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import praw
 import prawcore
@@ -38,12 +38,6 @@ class FetchResult:
     comments: list[Comment]  # newest first
     gap: bool  # the listing ended (or the cap was hit) before the checkpoint
     skipped_reason: str | None = None
-
-
-class CommentSource(Protocol):
-    def fetch(
-        self, subreddit: str, checkpoint: Checkpoint | None, limit: int, deadline: Deadline
-    ) -> FetchResult: ...
 
 
 def build_reddit(credentials: RedditCredentials, urls: dict[str, str]) -> praw.Reddit:

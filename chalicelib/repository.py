@@ -106,39 +106,11 @@ class CommentRepository:
 
     def existing_ids(self, ids: Iterable[str]) -> set[str]:
         """Which of ``ids`` are stored already (BatchGetItem, 100 keys a call)."""
-        wanted = list(dict.fromkeys(ids))
-        found: set[str] = set()
-        for start in range(0, len(wanted), GET_BATCH):
-            keys: list[dict[str, Any]] = [
-                {schema.PARTITION_KEY: {"S": i}} for i in wanted[start : start + GET_BATCH]
-            ]
-            for _ in self._backoff.pauses():
-                response = self._call(
-                    self._client.batch_get_item,
-                    RequestItems={self._table: {"Keys": keys, "ProjectionExpression": "#k",
-                                                "ExpressionAttributeNames": {"#k": schema.PARTITION_KEY}}},
-                )
-                found.update(i[schema.PARTITION_KEY]["S"] for i in response["Responses"].get(self._table, []))
-                keys = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
-                if not keys:
-                    break
-            else:
-                raise StorageError(f"{len(keys)} keys still unprocessed by BatchGetItem")
-        return found
+        return {i[schema.PARTITION_KEY] for i in self._batch_get(list(dict.fromkeys(ids)), projection=True)}
 
     def put_labeled(self, labeled: Sequence[LabeledComment], retention_days: int) -> None:
         """Store comments (BatchWriteItem, 25 a call), retrying UnprocessedItems with backoff."""
-        items = [to_item(x, retention_days) for x in labeled]
-        for start in range(0, len(items), WRITE_BATCH):
-            requests: list[Any] = [{"PutRequest": {"Item": _to_ddb(i)}} for i in items[start : start + WRITE_BATCH]]
-            for _ in self._backoff.pauses():
-                response = self._call(self._client.batch_write_item, RequestItems={self._table: requests})
-                requests = response.get("UnprocessedItems", {}).get(self._table, [])
-                if not requests:
-                    break
-                log.warning("dynamodb unprocessed items, retrying", extra={"count": len(requests)})
-            else:
-                raise StorageError(f"{len(requests)} items still unprocessed by BatchWriteItem")
+        self._batch_write([to_item(x, retention_days) for x in labeled])
 
     def add_counts(self, labeled: Sequence[LabeledComment]) -> None:
         """Bump the label counters (overall and per subreddit) that GET /stats reads."""
@@ -161,22 +133,28 @@ class CommentRepository:
     # -- checkpoints and leases ------------------------------------------------
 
     def get_checkpoint(self, subreddit: str) -> Checkpoint | None:
-        item = self._get(schema.checkpoint_key(subreddit), consistent=True)
-        if not item:
-            return None
-        return Checkpoint(subreddit, str(item["last_id"]), float(item["last_created_utc"]))
+        return self.get_checkpoints([subreddit]).get(subreddit)
+
+    def get_checkpoints(self, subreddits: Sequence[str]) -> dict[str, Checkpoint]:
+        """Checkpoints of all ``subreddits`` in one BatchGetItem (up to 100 at a time)."""
+        by_key = {schema.checkpoint_key(s): s for s in subreddits}
+        found: dict[str, Checkpoint] = {}
+        for item in self._batch_get(list(by_key), consistent=True):
+            subreddit = by_key[item[schema.PARTITION_KEY]]
+            found[subreddit] = Checkpoint(subreddit, str(item["last_id"]), float(item["last_created_utc"]))
+        return found
 
     def put_checkpoint(self, checkpoint: Checkpoint) -> None:
-        self._call(
-            self._client.put_item,
-            TableName=self._table,
-            Item=_to_ddb({
-                schema.PARTITION_KEY: schema.checkpoint_key(checkpoint.subreddit),
-                "last_id": checkpoint.last_id,
-                "last_created_utc": _number(checkpoint.last_created_utc),
-                "updated_at": _number(self._clock()),
-            }),
-        )
+        self.put_checkpoints([checkpoint])
+
+    def put_checkpoints(self, checkpoints: Sequence[Checkpoint]) -> None:
+        """Write checkpoints with BatchWriteItem (one call for up to 25 subreddits)."""
+        now = _number(self._clock())
+        self._batch_write([
+            {schema.PARTITION_KEY: schema.checkpoint_key(c.subreddit), "last_id": c.last_id,
+             "last_created_utc": _number(c.last_created_utc), "updated_at": now}
+            for c in checkpoints
+        ])
 
     def acquire_lease(self, name: str, owner: str, seconds: int) -> bool:
         """Take a named lease unless someone else holds an unexpired one."""
@@ -283,6 +261,38 @@ class CommentRepository:
             start = page.last_key
 
     # -- helpers ---------------------------------------------------------------
+
+    def _batch_get(self, keys: list[str], consistent: bool = False, projection: bool = False
+                   ) -> Iterator[dict[str, Any]]:
+        for start in range(0, len(keys), GET_BATCH):
+            request: dict[str, Any] = {
+                "Keys": [{schema.PARTITION_KEY: {"S": k}} for k in keys[start : start + GET_BATCH]],
+                "ConsistentRead": consistent,
+            }
+            if projection:
+                request["ProjectionExpression"] = "#k"
+                request["ExpressionAttributeNames"] = {"#k": schema.PARTITION_KEY}
+            for _ in self._backoff.pauses():
+                response = self._call(self._client.batch_get_item, RequestItems={self._table: request})
+                yield from (_from_ddb(i) for i in response["Responses"].get(self._table, []))
+                unprocessed = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+                if not unprocessed:
+                    break
+                request = {**request, "Keys": unprocessed}
+            else:
+                raise StorageError(f"{len(request['Keys'])} keys still unprocessed by BatchGetItem")
+
+    def _batch_write(self, items: Sequence[dict[str, Any]]) -> None:
+        for start in range(0, len(items), WRITE_BATCH):
+            requests: list[Any] = [{"PutRequest": {"Item": _to_ddb(i)}} for i in items[start : start + WRITE_BATCH]]
+            for _ in self._backoff.pauses():
+                response = self._call(self._client.batch_write_item, RequestItems={self._table: requests})
+                requests = response.get("UnprocessedItems", {}).get(self._table, [])
+                if not requests:
+                    break
+                log.warning("dynamodb unprocessed items, retrying", extra={"count": len(requests)})
+            else:
+                raise StorageError(f"{len(requests)} items still unprocessed by BatchWriteItem")
 
     def _get(self, key: str, consistent: bool = False) -> dict[str, Any] | None:
         response = self._call(

@@ -610,18 +610,18 @@ def test_crash_between_delivery_and_checkpoint_resends_at_most_that_batch(
         settings: Any, endpoint: FakeEndpoint, reddit_sleeps: list[float]) -> None:
     with FakeRedditServer([reddit_comment(i, "news") for i in range(4)]) as server:
         services = wire_reddit(settings, server, endpoint, ("news",))
-        real_put_checkpoint = services.repository.put_checkpoint
+        real_put_checkpoints = services.repository.put_checkpoints
 
-        def crash(checkpoint: Checkpoint) -> None:
+        def crash(checkpoints: Any) -> None:
             raise SystemExit("Lambda killed after Firehose accepted the batch")
 
         try:
-            services.repository.put_checkpoint = crash  # type: ignore[method-assign]
+            services.repository.put_checkpoints = crash  # type: ignore[method-assign]
             with pytest.raises(SystemExit):
                 ingest()
             first = delivered_ids()
             assert sorted(first) == [f"r{i:05d}" for i in range(4)]
-            services.repository.put_checkpoint = real_put_checkpoint  # type: ignore[method-assign]
+            services.repository.put_checkpoints = real_put_checkpoints  # type: ignore[method-assign]
             server.add_comments([reddit_comment(i, "news") for i in range(4, 6)])
             assert ingest()["delivered"] == 6  # the lost batch again, plus what is new
             assert ingest()["delivered"] == 0  # the checkpoint now holds
@@ -639,6 +639,7 @@ def test_crash_between_delivery_and_checkpoint_resends_at_most_that_batch(
 
 def test_classify_stops_taking_batches_when_time_runs_low(wired: Services, endpoint: FakeEndpoint) -> None:
     wired.processor.batch_size = 2
+    wired.processor.concurrency = 1
     put("raw/slow.json", lines(*(good(i) for i in range(6)), b"{bad"))
 
     class RunningLow(FakeContext):

@@ -101,6 +101,7 @@ def test_throttling_and_cold_start_are_retried(services: Services, endpoint: Fak
 
 def test_persistent_failure_raises_and_the_retry_stores_each_once(services: Services, endpoint: FakeEndpoint) -> None:
     services.processor.batch_size = 2
+    services.processor.concurrency = 1
     put("raw/o6", ndjson([comment_doc(i) for i in range(4)]))
     # The second request keeps failing: the first batch is stored, then the handler raises.
     endpoint.on_call = lambda: (
@@ -118,6 +119,7 @@ def test_persistent_failure_raises_and_the_retry_stores_each_once(services: Serv
 
 def test_time_budget_stops_before_new_work(services: Services, endpoint: FakeEndpoint) -> None:
     services.processor.batch_size = 2
+    services.processor.concurrency = 1  # one request per window, one deadline check per request
     put("raw/o7", ndjson([comment_doc(i) for i in range(6)]))
     with pytest.raises(TimeBudgetExhausted):
         services.processor.process("test-bucket", "raw/o7", ShortDeadline([200_000, 200_000, 200_000, 1_000]))
@@ -170,9 +172,10 @@ class FailingSink:
     sent: list[Comment] = field(default_factory=list)
 
     def send(self, comments: Any) -> int:
-        if any(c.subreddit == self.fail_for for c in comments):
-            raise DeliveryError("refused")
-        self.sent.extend(comments)
+        self.sent.extend(c for c in comments if c.subreddit != self.fail_for)
+        refused = frozenset(c.id for c in comments if c.subreddit == self.fail_for)
+        if refused:
+            raise DeliveryError("refused", refused)
         return len(comments)
 
 

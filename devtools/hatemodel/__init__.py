@@ -1,4 +1,4 @@
-"""Embedded offline hate-speech model: a numpy-only TF-IDF + logistic regression scorer.
+"""Embedded offline hate-speech model: numpy-only TF-IDF + static-word-vector logistic regression.
 
 This is a stand-in for the production SageMaker model
 (facebook/roberta-hate-speech-dynabench-r4-target) so the app can run fully offline.

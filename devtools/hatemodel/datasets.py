@@ -60,9 +60,7 @@ def _part(name: str, texts: pd.Series, labels: pd.Series | np.ndarray, groups: p
 def davidson(data_dir: Path) -> dict[str, Part]:
     df = pd.read_csv(data_dir / "davidson2017" / "labeled_data.csv")
     x_train, x_test, c_train, c_test = train_test_split(df.tweet, df["class"], test_size=0.3, random_state=42)
-    x_fit, x_dev, c_fit, c_dev = train_test_split(
-        x_train, c_train, test_size=0.15, random_state=SEED, stratify=c_train
-    )
+    x_fit, x_dev, c_fit, c_dev = train_test_split(x_train, c_train, test_size=0.15, random_state=SEED, stratify=c_train)
     out = {}
     cuts = (("train", x_train, c_train), ("fit", x_fit, c_fit), ("dev", x_dev, c_dev), ("test", x_test, c_test))
     for key, x, c in cuts:

@@ -6,6 +6,7 @@ Used by ``devtools/train_model.py`` and by the tests. It only reads fitted attri
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +49,16 @@ def export_model(
     *,
     model_id: str,
     metadata: dict[str, str] | None = None,
+    embedding: tuple[Sequence[str], np.ndarray, np.ndarray] | None = None,
 ) -> Path:
     """Write the fitted pipeline parts to ``path`` (npz, no pickled objects) and return the path.
 
     ``classifier.classes_`` must be ``[0, 1]`` with 1 meaning hate; the features must be
     ``hstack([word_vectorizer.transform(X), char_vectorizer.transform(X)])``.
+
+    ``embedding`` = ``(words, weight, score)`` adds the static-vector block (format 2): the
+    scorer adds ``sum(weight * score) / sum(weight)`` over a text's in-vocabulary word tokens
+    (the word vectorizer's lowercased tokens) to the logit. Without it the file is format 1.
     """
     _check_vectorizer(word_vectorizer, "word")
     _check_vectorizer(char_vectorizer, "char_wb")
@@ -70,7 +76,7 @@ def export_model(
     coef = np.asarray(classifier.coef_, dtype=np.float64).ravel()
     meta = metadata or {}
     arrays: dict[str, np.ndarray] = {
-        "format_version": np.array(FORMAT_VERSION),
+        "format_version": np.array(FORMAT_VERSION if embedding is not None else 1),
         "model_id": np.array(model_id, dtype=np.str_),
         "lowercase": np.array(bool(word_vectorizer.lowercase)),
         "sublinear_tf": np.array(bool(word_vectorizer.sublinear_tf)),
@@ -87,6 +93,17 @@ def export_model(
         "metadata_keys": np.array(sorted(meta), dtype=np.str_),
         "metadata_values": np.array([meta[k] for k in sorted(meta)], dtype=np.str_),
     }
+    if embedding is not None:
+        words, weight, score = embedding
+        if not (len(words) == len(weight) == len(score)):
+            raise ValueError("embedding words, weight and score must have the same length")
+        if len(set(words)) != len(words):
+            raise ValueError("embedding words must be unique")
+        if np.any(np.asarray(weight) <= 0):
+            raise ValueError("embedding weights must be positive")
+        arrays["emb_vocab"] = np.array(list(words), dtype=np.str_)
+        arrays["emb_weight"] = np.asarray(weight, dtype=np.float32)
+        arrays["emb_score"] = np.asarray(score, dtype=np.float32)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("wb") as fh:

@@ -4,6 +4,10 @@ It reproduces, to float rounding, what the scikit-learn pipeline
 ``FeatureUnion([TfidfVectorizer(analyzer="word"), TfidfVectorizer(analyzer="char_wb")]) ->
 LogisticRegression`` computes, without scikit-learn, joblib or pickle at run time.
 
+Format 2 files may add a third block (see ``StaticEmbedding``): a linear model on the weighted
+mean of static word vectors distilled from a sentence encoder at training time, shipped as one
+weight and one score per word. Its logit is added to the TF-IDF logit.
+
 Word n-grams are looked up in a dict (there are few per text). Character n-grams, which are
 numerous, are computed for a whole batch at once: every text is turned into one array of code
 points, each window of n code points gets a 64-bit polynomial hash, and the hashes are looked up
@@ -24,7 +28,8 @@ import numpy.typing as npt
 
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "hate_model.npz"
 LABELS = ("hate", "nothate")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)  # 1 = TF-IDF blocks only
 
 # Odd 64-bit multiplier for the rolling hash; any odd constant with well-mixed bits works.
 _HASH_MULT = np.uint64(0x9E3779B97F4A7C15)
@@ -34,6 +39,7 @@ _LEN_MULT = 0xD6E8FEB86659FD93
 def _length_salt(n: int) -> np.uint64:
     """Per-length constant (computed in Python ints so numpy never sees a scalar overflow)."""
     return np.uint64((n * _LEN_MULT) % (1 << 64))
+
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -67,13 +73,46 @@ def _vocab_hashes(vocab: npt.NDArray[np.str_]) -> npt.NDArray[np.uint64]:
     return out
 
 
+class StaticEmbedding:
+    """Dense block, already collapsed to one number per word.
+
+    At training time each word has a static vector (distilled from a sentence encoder) and a
+    weight ``a / (a + p(word))`` (SIF). A text's vector is the weighted mean of its tokens'
+    vectors, and a logistic regression on it gives ``mean @ coef``. Because the mean is linear,
+    that equals the weighted mean of per-word scores ``score[w] = vector[w] @ coef``, so only the
+    weights and scores need to be shipped. Texts with no known token contribute 0.
+    """
+
+    def __init__(self, vocab: npt.NDArray[np.str_], weight: npt.NDArray[Any], score: npt.NDArray[Any]) -> None:
+        if not (len(vocab) == len(weight) == len(score)):
+            raise ValueError("embedding vocab, weight and score lengths do not match")
+        self.index: dict[str, int] = dict(zip(vocab.tolist(), range(len(vocab)), strict=True))
+        self.weight = np.asarray(weight, dtype=np.float64).ravel()
+        self.weighted_score = self.weight * np.asarray(score, dtype=np.float64).ravel()
+
+    def decision(self, tokens: Sequence[Sequence[str]]) -> FloatArray:
+        """Weighted mean of the per-word scores for each token list (0 when none is known)."""
+        get = self.index.get
+        n = len(tokens)
+        # One flat comprehension (faster than appending per token); -1 marks unknown tokens.
+        flat = np.fromiter((get(t, -1) for toks in tokens for t in toks), dtype=np.int64)
+        docs = np.repeat(np.arange(n, dtype=np.int64), [len(toks) for toks in tokens])
+        known = flat >= 0
+        r = flat[known]
+        d = docs[known]
+        num = np.bincount(d, weights=self.weighted_score[r], minlength=n)
+        den = np.bincount(d, weights=self.weight[r], minlength=n)
+        result: FloatArray = num / np.where(den > 0, den, 1.0)
+        return result
+
+
 class HateModel:
     """Binary hate-speech classifier loaded from an ``.npz`` export (see ``export.py``)."""
 
     def __init__(self, arrays: dict[str, npt.NDArray[Any]]) -> None:
         version = int(arrays["format_version"])
-        if version != FORMAT_VERSION:
-            raise ValueError(f"unsupported model format version {version}, expected {FORMAT_VERSION}")
+        if version not in SUPPORTED_VERSIONS:
+            raise ValueError(f"unsupported model format version {version}, expected one of {SUPPORTED_VERSIONS}")
         self.model_id: str = str(arrays["model_id"])
         self.lowercase = bool(arrays["lowercase"])
         self.sublinear_tf = bool(arrays["sublinear_tf"])
@@ -108,6 +147,9 @@ class HateModel:
         self._char_idf = char_idf[order]
         self._char_coef = coef[self._n_word :][order]
         self.n_features = len(coef)
+        self._emb: StaticEmbedding | None = None
+        if "emb_vocab" in arrays:
+            self._emb = StaticEmbedding(arrays["emb_vocab"], arrays["emb_weight"], arrays["emb_score"])
 
     # --- features -------------------------------------------------------------------------
     def _prep(self, text: str) -> str:
@@ -116,14 +158,16 @@ class HateModel:
     def _tf(self, counts: FloatArray) -> FloatArray:
         return np.log(counts) + 1.0 if self.sublinear_tf else counts
 
-    def _word_part(self, texts: Sequence[str]) -> tuple[FloatArray, FloatArray]:
-        """Per-text dot product with the coefficients and squared L2 norm of the word block."""
+    def _word_part(self, texts: Sequence[str]) -> tuple[FloatArray, FloatArray, list[list[str]]]:
+        """Per-text dot product with the coefficients, squared L2 norm of the word block, tokens."""
         dots = np.zeros(len(texts))
         sq = np.zeros(len(texts))
         index = self._word_index
         w_min, w_max = self._word_range
+        all_tokens: list[list[str]] = []
         for i, text in enumerate(texts):
             tokens = self._token_re.findall(text)
+            all_tokens.append(tokens)
             counts: dict[int, int] = {}
             for n in range(w_min, w_max + 1):
                 grams = tokens if n == 1 else [" ".join(tokens[j : j + n]) for j in range(len(tokens) - n + 1)]
@@ -138,7 +182,7 @@ class HateModel:
             val *= self._word_idf[idx]
             sq[i] = val @ val
             dots[i] = val @ self._word_coef[idx]
-        return dots, sq
+        return dots, sq, all_tokens
 
     def _char_part(self, texts: Sequence[str]) -> tuple[FloatArray, FloatArray]:
         """Same as ``_word_part`` for the char_wb block, vectorised over the whole batch."""
@@ -201,12 +245,14 @@ class HateModel:
         if isinstance(texts, str):
             raise TypeError("texts must be a sequence of strings, not a single string")
         prepped = [self._prep(t) for t in texts]
-        w_dot, w_sq = self._word_part(prepped)
+        w_dot, w_sq, tokens = self._word_part(prepped)
         c_dot, c_sq = self._char_part(prepped)
         # Each block is L2-normalised on its own (TfidfVectorizer norm="l2"); empty blocks stay 0.
         w_norm = np.where(w_sq > 0, np.sqrt(w_sq), 1.0)
         c_norm = np.where(c_sq > 0, np.sqrt(c_sq), 1.0)
         result: FloatArray = w_dot / w_norm + c_dot / c_norm + self.intercept
+        if self._emb is not None:
+            result = result + self._emb.decision(tokens)
         return result
 
     def predict_proba(self, texts: Sequence[str]) -> FloatArray:
