@@ -96,6 +96,7 @@ OWNED_ENV_KEYS = (
     cfg.ENV_RETENTION_DAYS,
     cfg.ENV_MAX_PER_RUN,
     cfg.ENV_BATCH_SIZE,
+    cfg.ENV_CONCURRENCY,
     cfg.ENV_API_AUTH,
 )
 
@@ -417,6 +418,9 @@ def environment_variables(names: Names, options: Options) -> dict[str, str]:
         cfg.ENV_RETENTION_DAYS: str(options.retention_days),
         cfg.ENV_MAX_PER_RUN: str(options.max_comments_per_run),
         cfg.ENV_BATCH_SIZE: str(options.batch_size),
+        # Parallel endpoint requests per Lambda; more than the endpoint's
+        # MaxConcurrency would only be throttled.
+        cfg.ENV_CONCURRENCY: str(min(4, options.max_concurrency)),
         cfg.ENV_API_AUTH: options.api_auth,
     }
 
