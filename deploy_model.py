@@ -163,7 +163,7 @@ class Options:
     buffer_seconds: int = 60
     buffer_mb: int = 5
     max_comments_per_run: int = 1000
-    batch_size: int = 128
+    batch_size: int = 256
     role_arn: str | None = None
     dry_run: bool = False
     wait: bool = True
@@ -1554,7 +1554,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--buffer-seconds", default=60, type=_int_in(0, 900), help="Firehose buffer interval")
     add("--buffer-mb", default=5, type=_int_in(1, 128), help="Firehose buffer size")
     add("--max-comments-per-run", default=1000, type=_int_in(1, 100_000), help="ingest cap per run")
-    add("--batch-size", default=128, type=_int_in(1, cfg.MAX_BATCH_SIZE), help="comments per endpoint call")
+    add("--batch-size", default=256, type=_int_in(1, cfg.MAX_BATCH_SIZE), help="comments per endpoint call")
     add(
         "--role-arn",
         type=_matching(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+", "IAM role ARN"),

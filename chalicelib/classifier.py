@@ -24,6 +24,9 @@ MAX_PAYLOAD_BYTES = 3_500_000
 #: The model truncates to 512 tokens anyway; cutting the text bounds the payload
 #: without ever making the model reject a long comment.
 MAX_MODEL_CHARS = 4_000
+#: Text per request (~15k tokens): the container runs the inputs one after the
+#: other on CPU, and a serverless invocation must answer within 60 s.
+MAX_REQUEST_CHARS = 60_000
 LABELS = {"hate": "hate", "nothate": "nothate", "not hate": "nothate", "not_hate": "nothate"}
 # Errors worth another attempt: throttling (MaxConcurrency reached), the
 # serverless cold start, and transient service faults.
@@ -52,17 +55,19 @@ def model_text(text: str) -> str:
 
 
 def chunk(items: Sequence[T], texts: Sequence[str], max_items: int,
-          max_bytes: int = MAX_PAYLOAD_BYTES) -> Iterator[list[T]]:
-    """Split into endpoint requests bounded by count and by JSON payload size."""
+          max_bytes: int = MAX_PAYLOAD_BYTES, max_chars: int = MAX_REQUEST_CHARS) -> Iterator[list[T]]:
+    """Split into endpoint requests bounded by count, JSON payload size and text length."""
     batch: list[T] = []
-    size = 0
+    size = chars = 0
     for item, text in zip(items, texts, strict=True):
-        cost = len(json.dumps(model_text(text))) + 2
-        if batch and (len(batch) >= max_items or size + cost > max_bytes):
+        cut = model_text(text)
+        cost = len(json.dumps(cut)) + 2
+        if batch and (len(batch) >= max_items or size + cost > max_bytes or chars + len(cut) > max_chars):
             yield batch
-            batch, size = [], 0
+            batch, size, chars = [], 0, 0
         batch.append(item)
         size += cost
+        chars += len(cut)
     if batch:
         yield batch
 

@@ -83,7 +83,7 @@ class Settings:
     subreddits: tuple[str, ...] = ("all",)
     max_comments_per_run: int = 1000
     schedule_minutes: int = 5
-    batch_size: int = 128
+    batch_size: int = 256
     concurrency: int = 4
     retention_days: int = 0
     reddit_urls: dict[str, str] = field(default_factory=dict)
@@ -132,7 +132,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         subreddits=subreddits or ("all",),
         max_comments_per_run=_int(env, ENV_MAX_PER_RUN, 1000, 1, 100_000),
         schedule_minutes=_int(env, ENV_SCHEDULE_MINUTES, 5, 1, 1440),
-        batch_size=_int(env, ENV_BATCH_SIZE, 128, 1, MAX_BATCH_SIZE),
+        batch_size=_int(env, ENV_BATCH_SIZE, 256, 1, MAX_BATCH_SIZE),
         concurrency=_int(env, ENV_CONCURRENCY, 4, 1, 16),
         retention_days=_int(env, ENV_RETENTION_DAYS, 0, 0, 3650),
         reddit_urls=urls,

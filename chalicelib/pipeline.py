@@ -7,7 +7,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote_plus
@@ -168,27 +168,26 @@ class ObjectProcessor:
         calls = 0
         done = 0
         try:
-            # Up to `concurrency` endpoint requests at once: a serverless endpoint
-            # runs that many in parallel (MaxConcurrency), a Lambda only waits.
-            for first in range(0, len(batches), self.concurrency):
-                if deadline.remaining_ms() < self.reserve_ms:
-                    raise TimeBudgetExhausted(
-                        f"s3://{bucket}/{key}: {len(todo) - done} comments left for Lambda's retry")
-                window = batches[first : first + self.concurrency]
-                results = self._classify(window)
-                now = self.clock()
-                error: ClassifierError | None = None
-                for batch, result in zip(window, results, strict=True):
-                    if isinstance(result, ClassifierError):
-                        error = error or result
-                        continue
-                    calls += result.calls
-                    done += len(batch)
-                    for (number, comment), prediction in zip(batch, result.predictions, strict=True):
-                        if isinstance(prediction, str):
-                            rejected.append(Rejected(number, prediction, comment.body))
-                        else:
-                            pending.append(LabeledComment(comment, prediction, now))
+            # Up to `concurrency` endpoint requests at once (a serverless endpoint
+            # runs MaxConcurrency of them in parallel), and the next window is
+            # already being classified while this one is written to DynamoDB.
+            windows = [batches[i : i + self.concurrency] for i in range(0, len(batches), self.concurrency)]
+            if windows and deadline.remaining_ms() < self.reserve_ms:
+                raise TimeBudgetExhausted(f"s3://{bucket}/{key}: {len(todo)} comments left for Lambda's retry")
+            upcoming = self._submit(windows[0]) if windows else []
+            for number_of_window, window in enumerate(windows):
+                results = self._gather(upcoming)
+                upcoming = []
+                if number_of_window + 1 < len(windows):
+                    if deadline.remaining_ms() < self.reserve_ms:
+                        self._keep(window, results, pending, rejected)
+                        raise TimeBudgetExhausted(
+                            f"s3://{bucket}/{key}: {len(todo) - done - sum(map(len, window))} comments left "
+                            "for Lambda's retry")
+                    upcoming = self._submit(windows[number_of_window + 1])
+                calls += sum(r.calls for r in results if isinstance(r, ClassifyResult))
+                done += sum(len(b) for b, r in zip(window, results, strict=True) if isinstance(r, ClassifyResult))
+                error = self._keep(window, results, pending, rejected)
                 # Write only full BatchWriteItem calls; the rest waits for the next window.
                 full = len(pending) - len(pending) % WRITE_BATCH
                 self.repository.put_labeled(pending[:full], self.retention_days)
@@ -222,17 +221,37 @@ class ObjectProcessor:
         log.info("object summary", extra={"object": report.__dict__})
         return report
 
-    def _classify(self, window: list[list[tuple[int, Comment]]]) -> list[ClassifyResult | ClassifierError]:
-        """One result per batch, in order; a batch whose endpoint kept failing gets its error."""
+    def _keep(self, window: list[list[tuple[int, Comment]]], results: list[ClassifyResult | ClassifierError],
+              pending: list[LabeledComment], rejected: list[Rejected]) -> ClassifierError | None:
+        """Sort one window's answers into pending writes and rejections; returns its first error."""
+        now = self.clock()
+        error: ClassifierError | None = None
+        for batch, result in zip(window, results, strict=True):
+            if isinstance(result, ClassifierError):
+                error = error or result
+                continue
+            for (number, comment), prediction in zip(batch, result.predictions, strict=True):
+                if isinstance(prediction, str):
+                    rejected.append(Rejected(number, prediction, comment.body))
+                else:
+                    pending.append(LabeledComment(comment, prediction, now))
+        return error
+
+    def _submit(self, window: list[list[tuple[int, Comment]]]) -> list[Future[ClassifyResult] | list[str]]:
+        """Start a window's requests on the pool (or defer them, with concurrency 1)."""
         texts = [[c.body for _, c in batch] for batch in window]
-        if self._pool is None and len(texts) > 1:
+        if self.concurrency == 1:
+            return list(texts)
+        if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="classify")
-        # boto3 clients are thread-safe.
-        futures = [self._pool.submit(self.classifier.classify, t) for t in texts] if self._pool else []
+        return [self._pool.submit(self.classifier.classify, t) for t in texts]  # boto3 clients are thread-safe
+
+    def _gather(self, handles: list[Future[ClassifyResult] | list[str]]) -> list[ClassifyResult | ClassifierError]:
+        """One result per batch, in order; a batch whose endpoint kept failing gets its error."""
         results: list[ClassifyResult | ClassifierError] = []
-        for i, batch_texts in enumerate(texts):
+        for handle in handles:
             try:
-                results.append(futures[i].result() if futures else self.classifier.classify(batch_texts))
+                results.append(self.classifier.classify(handle) if isinstance(handle, list) else handle.result())
             except ClassifierError as exc:
                 results.append(exc)
         return results
