@@ -68,14 +68,19 @@ audit: $(AUDIT_STAMP)
 	$(PY) -m bandit -q -c pyproject.toml -r app.py chalicelib deploy_model.py
 
 TRAIN_STAMP := $(VENV)/.installed-train
-$(TRAIN_STAMP): $(STAMP) requirements-train.txt
+$(TRAIN_STAMP): $(STAMP) requirements-train.txt requirements-eval.txt
 	$(PY) -m pip install --quiet -r requirements-train.txt
 	touch $@
 
 train: $(TRAIN_STAMP)
 	$(PY) -m devtools.train_model $(ARGS)
 
-evaluate: $(TRAIN_STAMP)
+EVAL_STAMP := $(VENV)/.installed-eval
+$(EVAL_STAMP): $(STAMP) requirements-eval.txt
+	$(PY) -m pip install --quiet -r requirements-eval.txt
+	touch $@
+
+evaluate: $(EVAL_STAMP)
 	$(PY) -m devtools.evaluate_model $(ARGS)
 
 package: $(STAMP)
