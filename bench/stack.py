@@ -11,8 +11,6 @@ import datetime as dt
 import json
 import os
 import random
-import subprocess
-import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -26,7 +24,7 @@ import boto3
 from bench.model_speed import synthetic_texts
 from chalicelib.firehose_sink import encode
 from chalicelib.models import Comment
-from devtools.runner import OFFLINE_REDDIT, REGION, Processes, free_port, stage_environment, wait_http
+from devtools.runner import REGION, Processes, provision, start_backends
 
 REPO = Path(__file__).resolve().parents[1]
 LOG_DIR = REPO / ".local" / "bench-logs"
@@ -65,17 +63,6 @@ class Stack:
         return boto3.session.Session(region_name=REGION).client(service)  # type: ignore[call-overload]
 
 
-def aws_environment(moto_port: int, model_port: int) -> dict[str, str]:
-    return {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",  # moto accepts any key
-        "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
-        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": f"http://127.0.0.1:{model_port}",
-        "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
-    }
-
-
 @contextmanager
 def offline_stack() -> Iterator[Stack]:
     """Start moto + the model server, provision with deploy_model.py, export the Lambda environment.
@@ -88,21 +75,8 @@ def offline_stack() -> Iterator[Stack]:
     procs = Processes(LOG_DIR)
     saved = dict(os.environ)
     try:
-        py = sys.executable
-        moto_port, model_port = free_port(), free_port()
-        aws = aws_environment(moto_port, model_port)
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **aws}
-        moto = procs.start("moto", [py, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)], env)
-        model = procs.start("model-server", [py, "-m", "devtools.model_server", "--port", str(model_port)], env)
-        wait_http(f"http://127.0.0.1:{moto_port}/moto-api/", proc=moto)
-        wait_http(f"http://127.0.0.1:{model_port}/ping", proc=model)
-        deploy = subprocess.run(
-            [py, str(REPO / "deploy_model.py"), "--stage", "local", "--region", REGION, "--no-wait",
-             "--model-id", load().model_id],
-            env={**env, **OFFLINE_REDDIT}, cwd=REPO, capture_output=True, text=True, check=False)
-        if deploy.returncode != 0:
-            raise RuntimeError(f"deploy_model.py failed:\n{deploy.stdout}\n{deploy.stderr}")
-        stage_env = stage_environment(REPO / ".chalice" / "config.json")
+        aws, env = start_backends(procs)
+        stage_env = provision(env, load().model_id)
         for name in list(os.environ):
             if name.startswith("AWS_"):
                 del os.environ[name]

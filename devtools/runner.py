@@ -124,6 +124,42 @@ def stage_environment(config_file: Path) -> dict[str, str]:
     return {k: str(v) for k, v in env.items()}
 
 
+def aws_environment(moto_port: int, model_port: int) -> dict[str, str]:
+    """What points boto3 at the emulated stack: endpoints, fake credentials, region."""
+    return {
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",  # moto accepts any key
+        "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": f"http://127.0.0.1:{model_port}",
+        "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
+    }
+
+
+def start_backends(procs: Processes) -> tuple[dict[str, str], dict[str, str]]:
+    """Start moto and the local model server on free ports; returns (aws env, full child env)."""
+    py = sys.executable
+    moto_port, model_port = free_port(), free_port()
+    aws = aws_environment(moto_port, model_port)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **aws}
+    moto = procs.start("moto", [py, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)], env)
+    model = procs.start("model-server", [py, "-m", "devtools.model_server", "--port", str(model_port)], env)
+    wait_http(f"http://127.0.0.1:{moto_port}/moto-api/", proc=moto)
+    wait_http(f"http://127.0.0.1:{model_port}/ping", proc=model)
+    return aws, env
+
+
+def provision(env: Mapping[str, str], model_id: str) -> dict[str, str]:
+    """Run deploy_model.py --stage local against the emulated stack; returns the stage's environment."""
+    deploy = subprocess.run(
+        [sys.executable, str(REPO / "deploy_model.py"), "--stage", STAGE, "--region", REGION, "--no-wait",
+         "--model-id", model_id],
+        env={**env, **OFFLINE_REDDIT}, cwd=REPO, capture_output=True, text=True, check=False)
+    if deploy.returncode != 0:
+        raise RuntimeError(f"deploy_model.py failed:\n{deploy.stdout}\n{deploy.stderr}")
+    return stage_environment(REPO / ".chalice" / "config.json")
+
+
 def scheduled_event() -> dict[str, Any]:
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
@@ -162,38 +198,19 @@ class Runner:
 
     def up(self) -> None:
         py = sys.executable
-        moto_port, model_port, reddit_port = free_port(), free_port(), free_port()
-        base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        aws = {
-            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",  # moto accepts any key
-            "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
-            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": f"http://127.0.0.1:{model_port}",
-            "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
-        }
-        env = {**base, **aws}
         say("starting moto server, model server and fake Reddit ...")
-        moto = self.procs.start("moto", [py, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)], env)
-        model = self.procs.start("model-server", [py, "-m", "devtools.model_server", "--port", str(model_port)], env)
+        aws, env = start_backends(self.procs)
+        reddit_port = free_port()
         replay: list[str] = []
         for folder in self.args.replay or []:
             replay += ["--replay", str(folder)]
         reddit = self.procs.start(
             "fake-reddit", [py, "-m", "devtools.fake_reddit", "--port", str(reddit_port), *replay], env)
-        wait_http(f"http://127.0.0.1:{moto_port}/moto-api/", proc=moto)
-        wait_http(f"http://127.0.0.1:{model_port}/ping", proc=model)
         wait_http(f"http://127.0.0.1:{reddit_port}/api/v1/access_token", proc=reddit)
         self._report_replay_warnings()
 
         say("provisioning the emulated stack with deploy_model.py ...")
-        deploy = subprocess.run(
-            [py, str(REPO / "deploy_model.py"), "--stage", STAGE, "--region", REGION, "--no-wait",
-             "--model-id", self.args.model_id],
-            env={**env, **OFFLINE_REDDIT}, cwd=REPO, capture_output=True, text=True, check=False)
-        if deploy.returncode != 0:
-            raise RuntimeError(f"deploy_model.py failed:\n{deploy.stdout}\n{deploy.stderr}")
-        stage_env = stage_environment(REPO / ".chalice" / "config.json")
+        stage_env = provision(env, self.args.model_id)
         reddit_url = f"http://127.0.0.1:{reddit_port}"
         overrides = {"REDDIT_OAUTH_URL": reddit_url, "REDDIT_URL": reddit_url, "REDDIT_SHORT_URL": reddit_url,
                      "SUBREDDITS": self.args.subreddits or stage_env.get("SUBREDDITS", "all")}
