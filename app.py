@@ -10,7 +10,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from chalice import BadRequestError, Chalice, ConvertToMiddleware, CORSConfig, IAMAuthorizer, NotFoundError, Rate
 from chalice.app import CloudWatchEvent, S3Event
 
-from chalicelib import config, factory, queries
+from chalicelib import config, factory, observability, queries
 from chalicelib.errors import ValidationError
 from chalicelib.pipeline import total
 from chalicelib.retry import deadline_of
@@ -53,6 +53,7 @@ _route_options: dict[str, Any] = {
 @app.schedule(Rate(_boot.schedule_minutes, unit=Rate.MINUTES), name="ingest")
 def ingest(event: CloudWatchEvent) -> dict[str, Any]:
     reports = services().ingestor.run(deadline_of(event.context))
+    observability.record_ingest(reports)
     return {"delivered": sum(r.delivered for r in reports), "subreddits": len(reports)}
 
 
@@ -60,6 +61,7 @@ def ingest(event: CloudWatchEvent) -> dict[str, Any]:
 def classify(event: S3Event) -> dict[str, int]:
     # Chalice's S3Event exposes only the first record; the raw event has them all.
     reports = services().processor.process_event(event.to_dict(), deadline_of(event.context))
+    observability.record_objects(reports)
     return total(reports)
 
 

@@ -81,7 +81,8 @@ def offline_stack() -> Iterator[Stack]:
             if name.startswith("AWS_"):
                 del os.environ[name]
         # The handlers' structured logs would drown the tables; warnings still show.
-        os.environ.update({**aws, **stage_env, "POWERTOOLS_LOG_LEVEL": "WARNING"})
+        os.environ.update({**aws, **stage_env, "POWERTOOLS_LOG_LEVEL": "WARNING",
+                           "POWERTOOLS_METRICS_DISABLED": "true"})
         yield Stack(aws, stage_env)
     finally:
         procs.stop()

@@ -217,6 +217,7 @@ class Runner:
         if not self.args.verbose:
             # The runner prints its own summaries; handler logs only when something is wrong.
             overrides["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+            overrides["POWERTOOLS_METRICS_DISABLED"] = "true"
         # Handlers run in this process exactly as Lambda runs them: env first, then import.
         os.environ.update({**aws, **stage_env, **overrides})
         self._connect_notifications(stage_env)

@@ -110,3 +110,14 @@ def test_tampered_cursor_is_rejected(client: Any) -> None:
     # A valid cursor used with other filters is refused too.
     other = client.http.get(f"/comments?limit=2&label=hate&cursor={cursor}")
     assert other.status_code == 400 and "cursor" in other.json_body["Message"]
+
+
+def test_each_object_run_publishes_cloudwatch_metrics(client: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    put("raw/m.json", [comment_doc(1), comment_doc(2, body="hateful"), {"id": "x", "body": "[removed]"}])
+    capsys.readouterr()
+    client.lambda_.invoke("classify", s3_event("test-bucket", "raw/m.json"))
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    (emf,) = documents
+    assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "RedditHateWatch"
+    values = (emf["CommentsIn"], emf["CommentsStored"], emf["CommentsQuarantined"], emf["HateLabels"])
+    assert values == ([3.0], [2.0], [1.0], [1.0])  # EMF keeps each metric as a list of values
