@@ -50,37 +50,24 @@ model-server: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.run $(ARGS)
 
-REPORT_STAMP := $(VENV)/.installed-report
-$(REPORT_STAMP): $(STAMP) requirements-report.txt
-	$(PY) -m pip install --quiet -r requirements-report.txt
+# Extra tools per target, each from its own requirements-<name>.txt, installed once.
+$(VENV)/.installed-%: requirements-%.txt $(STAMP)
+	$(PY) -m pip install --quiet -r $<
 	touch $@
 
-report: $(REPORT_STAMP)
+report: $(VENV)/.installed-report
 	$(PY) -m devtools.report $(ARGS)
 
-AUDIT_STAMP := $(VENV)/.installed-audit
-$(AUDIT_STAMP): $(STAMP) requirements-audit.txt
-	$(PY) -m pip install --quiet -r requirements-audit.txt
-	touch $@
-
-audit: $(AUDIT_STAMP)
+audit: $(VENV)/.installed-audit
 	$(PY) -m pip_audit --requirement requirements.txt --progress-spinner off
 	$(PY) -m bandit -q -c pyproject.toml -r app.py chalicelib deploy_model.py
 
-TRAIN_STAMP := $(VENV)/.installed-train
-$(TRAIN_STAMP): $(STAMP) requirements-train.txt requirements-eval.txt
-	$(PY) -m pip install --quiet -r requirements-train.txt
-	touch $@
+$(VENV)/.installed-train: requirements-eval.txt
 
-train: $(TRAIN_STAMP)
+train: $(VENV)/.installed-train
 	$(PY) -m devtools.train_model $(ARGS)
 
-EVAL_STAMP := $(VENV)/.installed-eval
-$(EVAL_STAMP): $(STAMP) requirements-eval.txt
-	$(PY) -m pip install --quiet -r requirements-eval.txt
-	touch $@
-
-evaluate: $(EVAL_STAMP)
+evaluate: $(VENV)/.installed-eval
 	$(PY) -m devtools.evaluate_model $(ARGS)
 
 package: $(STAMP)
