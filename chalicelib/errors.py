@@ -3,7 +3,6 @@
     PipelineError
     ├── ConfigError            settings missing or malformed
     ├── ValidationError        a REST parameter is bad (carries the parameter name)
-    ├── SourceError            Reddit could not be read
     ├── DeliveryError          Firehose still refused records after retries
     ├── ClassifierError        the endpoint kept failing after retries
     │   └── InputRejected      the model rejected one specific input (ModelError 4xx)
@@ -31,10 +30,6 @@ class ValidationError(PipelineError):
         super().__init__(f"{parameter}: {message}")
         self.parameter = parameter
         self.message = message
-
-
-class SourceError(PipelineError):
-    pass
 
 
 class DeliveryError(PipelineError):
