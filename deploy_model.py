@@ -402,6 +402,17 @@ def render_json(data: Any) -> str:
     return json.dumps(data, indent=2) + "\n"
 
 
+def classify_concurrency(options: Options) -> int:
+    """Endpoint requests in flight per classify Lambda; more than MaxConcurrency would be throttled."""
+    return min(4, options.max_concurrency)
+
+
+def reserved_concurrency(options: Options) -> dict[str, int]:
+    """Lambda concurrency caps: one ingest run at a time (overlapping runs would read the
+    same checkpoint and resend), and no more classify Lambdas than the endpoint can serve."""
+    return {"ingest": 1, "classify": max(1, options.max_concurrency // classify_concurrency(options))}
+
+
 def environment_variables(names: Names, options: Options) -> dict[str, str]:
     return {
         cfg.ENV_BUCKET: names.bucket,
@@ -420,7 +431,7 @@ def environment_variables(names: Names, options: Options) -> dict[str, str]:
         cfg.ENV_BATCH_SIZE: str(options.batch_size),
         # Parallel endpoint requests per Lambda; more than the endpoint's
         # MaxConcurrency would only be throttled.
-        cfg.ENV_CONCURRENCY: str(min(4, options.max_concurrency)),
+        cfg.ENV_CONCURRENCY: str(classify_concurrency(options)),
         cfg.ENV_API_AUTH: options.api_auth,
     }
 
@@ -456,7 +467,8 @@ class ChaliceConfig:
     def stage(self, stage: str) -> dict[str, Any]:
         return self._section(self._section(self.data, "stages"), stage)
 
-    def apply(self, stage: str, env: Mapping[str, str], policy_files: Mapping[str, str], layer: str) -> None:
+    def apply(self, stage: str, env: Mapping[str, str], policy_files: Mapping[str, str], layer: str,
+              reserved: Mapping[str, int]) -> None:
         self.data["autogen_policy"] = False
         section = self.stage(stage)
         section["layers"] = [layer]
@@ -464,6 +476,8 @@ class ChaliceConfig:
         functions = self._section(section, "lambda_functions")
         for function, file_name in policy_files.items():
             self._section(functions, function)["iam_policy_file"] = file_name
+        for function, concurrency in reserved.items():
+            self._section(functions, function)["reserved_concurrency"] = concurrency
 
     def remove(self, stage: str) -> None:
         """Drop the keys this script wrote for ``stage``; the stage itself stays."""
@@ -482,6 +496,7 @@ class ChaliceConfig:
                 entry = functions.get(function)
                 if isinstance(entry, dict):
                     entry.pop("iam_policy_file", None)
+                    entry.pop("reserved_concurrency", None)
                     if not entry:
                         del functions[function]
             if not functions:
@@ -1251,7 +1266,8 @@ class Provisioner:
 
     def write_config(self, chalice_config: ChaliceConfig, policy_files: Mapping[str, str]) -> Status:
         chalice_config.apply(self.options.stage, environment_variables(self.names, self.options), policy_files,
-                             powertools_layer_arn(self.options.region, self.options.powertools_layer_version))
+                             powertools_layer_arn(self.options.region, self.options.powertools_layer_version),
+                             reserved_concurrency(self.options))
         return self._write("Chalice config", self.options.config_path, chalice_config.render())
 
     def summary(self) -> None:
@@ -1463,7 +1479,7 @@ def _matching(pattern: str, what: str) -> Callable[[str], str]:
 
 
 def _subreddits(raw: str) -> str:
-    names = [s.strip().removeprefix("r/") for s in raw.split(",") if s.strip()]
+    names = list(dict.fromkeys(s.strip().removeprefix("r/").lower() for s in raw.split(",") if s.strip()))
     bad = [n for n in names if not re.fullmatch(r"[A-Za-z0-9_]{2,21}", n)]
     if not names or bad:
         raise argparse.ArgumentTypeError(f"expected comma-separated subreddit names, got {raw!r}")

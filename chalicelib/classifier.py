@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -106,29 +107,45 @@ class EndpointClassifier:
     endpoint_name: str
     model_id: str
     backoff: Backoff = field(default_factory=Backoff)
+    #: Wall-clock bound on one classify() call, retries and bisection included,
+    #: so a window of requests always fits in the Lambda's reserve.
+    budget_s: float = 120.0
+    clock: Callable[[], float] = time.monotonic
 
     def classify(self, texts: Sequence[str]) -> ClassifyResult:
         """Classify one request's worth of texts, isolating inputs the model rejects."""
+        result = self._classify(texts, self.clock())
+        if len(texts) > 1 and all(isinstance(p, str) for p in result.predictions):
+            # Every input "rejected" is not bad input: the Hugging Face container
+            # answers 400 for its own faults too (e.g. a model that failed to load).
+            raise ClassifierError(f"endpoint {self.endpoint_name} rejected all {len(texts)} inputs: "
+                                  f"{result.predictions[0]}")
+        return result
+
+    def _classify(self, texts: Sequence[str], started: float) -> ClassifyResult:
         if not texts:
             return ClassifyResult([], 0)
         try:
-            predictions, calls = self._invoke([model_text(t) for t in texts])
+            predictions, calls = self._invoke([model_text(t) for t in texts], started)
             return ClassifyResult(list(predictions), calls)
         except InputRejected as exc:
             if len(texts) == 1:
                 return ClassifyResult([f"rejected by the model: {exc}"], exc.calls)
             # One bad input fails the whole request: bisect to find it and keep the rest.
             middle = len(texts) // 2
-            left = self.classify(texts[:middle])
-            right = self.classify(texts[middle:])
+            left = self._classify(texts[:middle], started)
+            right = self._classify(texts[middle:], started)
             return ClassifyResult(left.predictions + right.predictions,
                                   exc.calls + left.calls + right.calls)
 
-    def _invoke(self, texts: list[str]) -> tuple[list[Prediction], int]:
+    def _invoke(self, texts: list[str], started: float) -> tuple[list[Prediction], int]:
         body = json.dumps({"inputs": texts, "parameters": {"truncation": True}}, ensure_ascii=False)
         calls = 0
         last = ""
         for _ in self.backoff.pauses():
+            if self.clock() - started > self.budget_s:
+                raise ClassifierError(f"endpoint {self.endpoint_name}: no answer within {self.budget_s:.0f} s "
+                                      f"({calls} attempts): {last}")
             calls += 1
             try:
                 response = self.client.invoke_endpoint(
@@ -141,7 +158,8 @@ class EndpointClassifier:
                 # ModelError carries the container's own status: 4xx means this input
                 # is bad (split to isolate it), 5xx or 0 is a cold start or crash (retry).
                 original = exc.response.get("OriginalStatusCode")
-                if code == "ModelError" and isinstance(original, int) and 400 <= original < 500:
+                if (code == "ModelError" and isinstance(original, int) and 400 <= original < 500
+                        and original not in (408, 429)):
                     raise InputRejected(str(error.get("Message", ""))[:300], calls) from exc
                 if code not in _RETRYABLE_CODES and code != "ModelError":
                     raise ClassifierError(f"endpoint {self.endpoint_name}: {code}: {error.get('Message')}") from exc

@@ -104,9 +104,10 @@ class Settings:
 def load(env: Mapping[str, str] | None = None) -> Settings:
     """Read settings from ``env`` (default: ``os.environ``)."""
     env = os.environ if env is None else env
-    subreddits = tuple(
-        s.strip().removeprefix("r/") for s in env.get(ENV_SUBREDDITS, "all").split(",") if s.strip()
-    )
+    # Reddit names are case-insensitive: one checkpoint per name, however it is spelled.
+    subreddits = tuple(dict.fromkeys(
+        s.strip().removeprefix("r/").lower() for s in env.get(ENV_SUBREDDITS, "all").split(",") if s.strip()
+    ))
     api_auth = env.get(ENV_API_AUTH, "none").strip().lower() or "none"
     if api_auth not in API_AUTH_MODES:
         raise ConfigError(f"{ENV_API_AUTH} must be one of {', '.join(API_AUTH_MODES)}, got {api_auth!r}")

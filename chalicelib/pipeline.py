@@ -27,8 +27,9 @@ log = logging.getLogger(__name__)
 
 #: Stop taking new work when less than this is left of the Lambda's time.
 INGEST_RESERVE_MS = 30_000
-#: One endpoint request can take up to 60 s on a serverless endpoint.
-CLASSIFY_RESERVE_MS = 75_000
+#: A window of endpoint requests takes at most EndpointClassifier.budget_s (120 s),
+#: plus its writes.
+CLASSIFY_RESERVE_MS = 150_000
 #: A lease outlives the longest Lambda run (15 min), so a crashed holder frees it.
 LEASE_SECONDS = 16 * 60
 #: Slack on top of the holder's remaining time (clock skew between Lambdas).
@@ -167,6 +168,7 @@ class ObjectProcessor:
         pending: list[LabeledComment] = []  # labeled, not written yet
         calls = 0
         done = 0
+        upcoming: list[Future[ClassifyResult] | list[str]] = []
         try:
             # Up to `concurrency` endpoint requests at once (a serverless endpoint
             # runs MaxConcurrency of them in parallel), and the next window is
@@ -174,7 +176,7 @@ class ObjectProcessor:
             windows = [batches[i : i + self.concurrency] for i in range(0, len(batches), self.concurrency)]
             if windows and deadline.remaining_ms() < self.reserve_ms:
                 raise TimeBudgetExhausted(f"s3://{bucket}/{key}: {len(todo)} comments left for Lambda's retry")
-            upcoming = self._submit(windows[0]) if windows else []
+            upcoming = self._submit(windows[0]) if windows else upcoming
             for number_of_window, window in enumerate(windows):
                 results = self._gather(upcoming)
                 upcoming = []
@@ -190,26 +192,23 @@ class ObjectProcessor:
                 error = self._keep(window, results, pending, rejected)
                 # Write only full BatchWriteItem calls; the rest waits for the next window.
                 full = len(pending) - len(pending) % WRITE_BATCH
-                self.repository.put_labeled(pending[:full], self.retention_days)
-                stored += pending[:full]
+                self._write(pending[:full], stored)
                 pending = pending[full:]
                 if error:
                     raise error
-            self.repository.put_labeled(pending, self.retention_days)
-            stored += pending
+            self._write(pending, stored)
             pending = []
         except (ClassifierError, TimeBudgetExhausted):
             # Keep what is labeled already, so Lambda's retry does not classify it again.
-            self.repository.put_labeled(pending, self.retention_days)
-            stored += pending
+            self._write(pending, stored)
             raise
         finally:
-            # Even when stopping early: counters for exactly what was written (one
-            # UpdateItem per subreddit and one overall, per object), and every
-            # rejected record in quarantine. Labeled-but-unwritten comments are
-            # classified again by Lambda's retry.
-            if stored:
-                self.repository.add_counts(stored)
+            # Requests started for a window that will not be used: stop paying for them.
+            for handle in upcoming:
+                if isinstance(handle, Future):
+                    handle.cancel()
+            # Even when stopping early, every rejected record is in quarantine.
+            # Labeled-but-unwritten comments are classified again by Lambda's retry.
             if rejected:
                 self.store.quarantine(bucket, key, sorted(rejected, key=lambda r: r.line_number))
         labels = Counter(x.prediction.label for x in stored)
@@ -220,6 +219,24 @@ class ObjectProcessor:
         )
         log.info("object summary", extra={"object": report.__dict__})
         return report
+
+    def _write(self, labeled: list[LabeledComment], stored: list[LabeledComment]) -> None:
+        """Store in BatchWriteItem-sized chunks, then count exactly what was written.
+
+        Counting per write (not once at the end) keeps /stats right when a later
+        chunk fails or the Lambda is killed: a retry skips stored ids, so it
+        would never count them.
+        """
+        written: list[LabeledComment] = []
+        try:
+            for start in range(0, len(labeled), WRITE_BATCH):
+                chunk_ = labeled[start : start + WRITE_BATCH]
+                self.repository.put_labeled(chunk_, self.retention_days)
+                written += chunk_
+        finally:
+            if written:
+                stored += written
+                self.repository.add_counts(written)
 
     def _keep(self, window: list[list[tuple[int, Comment]]], results: list[ClassifyResult | ClassifierError],
               pending: list[LabeledComment], rejected: list[Rejected]) -> ClassifierError | None:

@@ -22,7 +22,7 @@ DEFAULT_LIMIT = 25
 MAX_CURSOR_CHARS = 2048
 # Reddit subreddit names: 2-21 letters, digits, underscores ("all" is 3).
 _SUBREDDIT = re.compile(r"^[A-Za-z0-9_]{2,21}$")
-_COMMENT_ID = re.compile(r"^[a-z0-9]{1,16}$")
+_COMMENT_ID = re.compile(schema.COMMENT_ID_PATTERN)
 _SINCE_MAX = 32_503_680_000  # year 3000
 
 
@@ -43,7 +43,7 @@ def subreddit_param(value: str | None) -> str | None:
 
 def comment_id_param(value: str) -> str:
     if not _COMMENT_ID.match(value or ""):
-        raise ValidationError("comment_id", "must be a Reddit comment id (1-16 lowercase letters or digits)")
+        raise ValidationError("comment_id", "must be a Reddit comment id (1-32 letters, digits or _)")
     return value
 
 

@@ -14,10 +14,11 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib import schema
 from chalicelib.models import Comment, Rejected
 
 GZIP_MAGIC = b"\x1f\x8b"
-_ID = re.compile(r"^[A-Za-z0-9_]{1,32}$")
+_ID = re.compile(schema.COMMENT_ID_PATTERN)
 _DELETED_BODIES = frozenset({"[deleted]", "[removed]"})
 #: DynamoDB items are at most 400 KB; Reddit bodies are at most 10,000 chars.
 MAX_STORED_BODY_CHARS = 40_000

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import praw
+import praw.exceptions
 import prawcore
 
 from chalicelib.models import Checkpoint, Comment
@@ -124,6 +125,11 @@ class RedditSource:
             except _TRANSIENT as exc:
                 reason = f"{type(exc).__name__} after retries"
                 log.warning("reddit transient error", extra={"subreddit": subreddit, "error": type(exc).__name__})
+            except (prawcore.exceptions.PrawcoreException, praw.exceptions.PRAWException) as exc:
+                # Anything else Reddit can answer (an HTML outage page, a 52x from the
+                # CDN, a revoked token): skip this subreddit, keep the others going.
+                reason = f"{type(exc).__name__}: {str(exc)[:200]}"
+                break
         log.error("subreddit skipped this run", extra={"subreddit": subreddit, "reason": reason})
         return FetchResult(subreddit, [], gap=False, skipped_reason=reason)
 

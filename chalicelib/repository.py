@@ -106,7 +106,9 @@ class CommentRepository:
 
     def existing_ids(self, ids: Iterable[str]) -> set[str]:
         """Which of ``ids`` are stored already (BatchGetItem, 100 keys a call)."""
-        return {i[schema.PARTITION_KEY] for i in self._batch_get(list(dict.fromkeys(ids)), projection=True)}
+        # Strongly consistent: an item written a moment ago by another delivery counts.
+        wanted = list(dict.fromkeys(ids))
+        return {i[schema.PARTITION_KEY] for i in self._batch_get(wanted, consistent=True, projection=True)}
 
     def put_labeled(self, labeled: Sequence[LabeledComment], retention_days: int) -> None:
         """Store comments (BatchWriteItem, 25 a call), retrying UnprocessedItems with backoff."""

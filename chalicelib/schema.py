@@ -37,6 +37,9 @@ LEASE_PREFIX = "lease#"
 
 LABELS = ("hate", "nothate")
 
+#: Comment ids the pipeline stores and the API serves (Reddit's are base36).
+COMMENT_ID_PATTERN = r"^[A-Za-z0-9_]{1,32}$"
+
 DEFAULT_RAW_PREFIX = "raw/"
 DEFAULT_ERROR_PREFIX = "errors/"
 DEFAULT_QUARANTINE_PREFIX = "quarantine/"

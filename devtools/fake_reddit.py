@@ -307,7 +307,7 @@ class Fault:
     status: int
     remaining: int | None  # None = until cleared
     headers: dict[str, str]
-    body: JSONDict
+    body: JSONDict | str
 
 
 @dataclass(frozen=True)
@@ -366,7 +366,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- helpers
     def _send(self, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> None:
-        body = json.dumps(payload).encode("utf-8")
+        # A str payload goes out as raw HTML (an outage page); anything else as JSON.
+        raw = isinstance(payload, str)
+        body = payload.encode("utf-8") if raw else json.dumps(payload).encode("utf-8")
         split = urlsplit(self.path)
         params = {k: v[-1] for k, v in parse_qs(split.query).items()}
         store = self.server.store
@@ -376,7 +378,7 @@ class _Handler(BaseHTTPRequestHandler):
         # Only method, path+query and status: never headers (Authorization) or bodies (credentials).
         log.debug("%s %s -> %d", self.command, self.path, status)
         self.send_response(status, _REASONS.get(status))
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Type", "text/html; charset=UTF-8" if raw else "application/json; charset=UTF-8")
         self.send_header("Content-Length", str(len(body)))
         for key, value in (headers or {}).items():
             self.send_header(key, value)
@@ -659,7 +661,7 @@ class FakeRedditServer:
         *,
         times: int | None = 1,
         headers: Mapping[str, str] | None = None,
-        body: JSONDict | None = None,
+        body: JSONDict | str | None = None,
     ) -> None:
         """Answer the next ``times`` listing requests for ``subreddit`` with ``status``.
 

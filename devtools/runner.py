@@ -34,8 +34,9 @@ REPO = Path(__file__).resolve().parents[1]
 STAGE = "local"
 REGION = "us-east-1"
 STACK_FILE = REPO / ".local" / "stack.json"
-#: Lambda's timeout for the local stage, as in .chalice/config.json.
+#: Lambda timeouts, as in .chalice/config.json.
 LAMBDA_TIMEOUT_S = 300
+CLASSIFY_TIMEOUT_S = 900
 #: Reddit credentials for the fake server (it accepts anything); never real ones.
 OFFLINE_REDDIT = {
     "REDDIT_CLIENT_ID": "offline-client",
@@ -288,7 +289,7 @@ class Runner:
         for event in self._drain_events():
             result.objects += len(event.get("Records", []))
             try:
-                totals = handlers["classify"](event, LambdaContext("classify"))
+                totals = handlers["classify"](event, LambdaContext("classify", CLASSIFY_TIMEOUT_S))
             except Exception as exc:
                 result.errors += 1
                 say(f"classify failed: {type(exc).__name__}: {exc}")

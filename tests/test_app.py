@@ -89,7 +89,7 @@ def test_get_comment_and_404(client: Any) -> None:
     ("/comments?subreddit=a%20b", "subreddit"),
     ("/comments?cursor=abc", "cursor"),
     ("/comments?order=asc", "order"),
-    ("/comments/UPPER", "comment_id"),
+    ("/comments/not-an-id", "comment_id"),
     ("/stats?subreddit=" + "x" * 40, "subreddit"),
 ])
 def test_bad_parameters_get_400_naming_the_parameter(client: Any, url: str, parameter: str) -> None:

@@ -9,7 +9,7 @@ import pytest
 from chalicelib.classifier import MAX_MODEL_CHARS, EndpointClassifier, chunk, parse_response
 from chalicelib.errors import ClassifierError
 from chalicelib.retry import NO_WAIT
-from tests.conftest import FakeEndpoint, client_error
+from tests.conftest import FakeEndpoint, client_error, model_error
 
 
 def make(endpoint: FakeEndpoint, model: str = "m") -> EndpointClassifier:
@@ -69,3 +69,29 @@ def test_long_texts_are_cut_for_the_model() -> None:
     endpoint = FakeEndpoint()
     make(endpoint).classify(["z" * 50_000])
     assert len(endpoint.calls[0][0]) == MAX_MODEL_CHARS
+
+
+def test_every_input_rejected_is_an_endpoint_fault_not_bad_input() -> None:
+    endpoint = FakeEndpoint()
+    endpoint.reject = ""  # every request fails with ModelError 400, as a container that failed to load
+    with pytest.raises(ClassifierError, match="rejected all 4 inputs"):
+        make(endpoint).classify(["a", "b", "c", "d"])
+
+
+def test_model_error_429_from_the_container_is_retried() -> None:
+    endpoint = FakeEndpoint()
+    endpoint.failures = [model_error("too many requests", 429)]
+    result = make(endpoint).classify(["fine"])
+    assert result.calls == 2 and not isinstance(result.predictions[0], str)
+
+
+def test_retries_stop_when_the_time_budget_is_spent() -> None:
+    endpoint = FakeEndpoint()
+    endpoint.failures = [client_error("ThrottlingException")] * 5
+    ticks = iter([0.0, 0.0, 50.0, 130.0, 200.0])
+    classifier = make(endpoint)
+    classifier.budget_s = 120.0
+    classifier.clock = lambda: next(ticks)
+    with pytest.raises(ClassifierError, match="no answer within 120 s"):
+        classifier.classify(["x"])
+    assert len(endpoint.calls) == 2

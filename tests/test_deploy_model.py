@@ -167,8 +167,9 @@ def test_config_keeps_other_keys(session: boto3.Session, cfg_path: Path) -> None
     assert (settings.bucket, settings.table, settings.stream, settings.endpoint_name) == (
         BUCKET, TABLE, STREAM, ENDPOINT)
     assert settings.reddit_secret_id == "reddit-hate/dev/reddit"
-    assert dev["lambda_functions"] == {
-        fn: {"iam_policy_file": f"policy-dev-{fn}.json"} for fn in deploy_model.LAMBDA_FUNCTIONS}
+    assert {fn: entry["iam_policy_file"] for fn, entry in dev["lambda_functions"].items()} == {
+        fn: f"policy-dev-{fn}.json" for fn in deploy_model.LAMBDA_FUNCTIONS}
+    assert dev["lambda_functions"]["ingest"]["reserved_concurrency"] == 1
     assert cfg_path.read_text().endswith("}\n")
 
 
@@ -441,3 +442,13 @@ def test_powertools_comes_from_the_managed_layer_of_the_region() -> None:
     assert config["stages"]["local"]["layers"] == [deploy_model.powertools_layer_arn("us-east-1")]
     requirements = (REPO / "requirements.txt").read_text().lower()
     assert "powertools" not in "".join(line.split("#")[0] for line in requirements.splitlines())
+
+
+def test_lambda_concurrency_follows_the_endpoint_concurrency() -> None:
+    small = deploy_model.Options(stage="dev", region="us-east-1", max_concurrency=5)
+    large = deploy_model.Options(stage="dev", region="us-east-1", max_concurrency=20)
+    assert deploy_model.reserved_concurrency(small) == {"ingest": 1, "classify": 1}
+    assert deploy_model.reserved_concurrency(large) == {"ingest": 1, "classify": 5}
+    assert deploy_model.classify_concurrency(deploy_model.Options(stage="dev", region="x", max_concurrency=2)) == 2
+    local = json.loads((REPO / ".chalice" / "config.json").read_text())["stages"]["local"]["lambda_functions"]
+    assert local["ingest"]["reserved_concurrency"] == 1 and local["classify"]["reserved_concurrency"] == 1

@@ -114,3 +114,14 @@ def test_credentials_never_reach_the_logs(settings: Any, endpoint: FakeEndpoint,
     for secret in (REDDIT_SECRET_VALUE["client_id"], REDDIT_SECRET_VALUE["client_secret"], basic):
         assert secret not in text
     assert len(caplog.records) > 20  # DEBUG really was captured
+
+
+def test_an_unexpected_reddit_answer_skips_only_that_subreddit(settings: Any, endpoint: FakeEndpoint) -> None:
+    sample = load_sample().comments
+    with FakeRedditServer(sample) as server:
+        # An HTML outage page with status 200: prawcore raises BadJSON.
+        server.set_fault("samplecity", 200, times=None, body="<html>we'll be right back</html>")
+        client = make_client(settings, server, endpoint, subreddits=("samplecity", "sampleaskers"))
+        ingest, _ = run_cycle(client, set())
+    expected = {c["id"] for c in sample if c["subreddit"].lower() == "sampleaskers"}
+    assert ingest["delivered"] == len(expected) and set(stored_ids()) == expected

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib.errors import ClassifierError, DeliveryError, ObjectBusy, TimeBudgetExhausted
+from chalicelib.errors import ClassifierError, DeliveryError, ObjectBusy, StorageError, TimeBudgetExhausted
 from chalicelib.factory import Services
 from chalicelib.models import Checkpoint, Comment
 from chalicelib.pipeline import Ingestor
@@ -200,3 +200,24 @@ def test_ingest_stops_taking_subreddits_when_time_is_short(services: Services) -
     ingestor = Ingestor(source, FailingSink("none"), services.repository, ["a", "b", "c"], 100)
     reports = ingestor.run(ShortDeadline([100_000, 1_000]))
     assert [r.subreddit for r in reports] == ["a"] and [s for s, _ in source.seen] == ["a"]
+
+
+def test_counters_match_the_table_when_a_later_write_fails(services: Services, monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    put("raw/o9", ndjson([comment_doc(i) for i in range(60)]))
+    real = services.repository.put_labeled
+    calls: list[int] = []
+
+    def flaky(items: Any, retention_days: int) -> None:
+        calls.append(len(items))
+        if len(calls) == 2:
+            raise StorageError("throughput exceeded after retries")
+        real(items, retention_days)
+
+    monkeypatch.setattr(services.repository, "put_labeled", flaky)
+    with pytest.raises(StorageError):
+        services.processor.process("test-bucket", "raw/o9", Unlimited())
+    assert len(table_ids()) == 25 and services.repository.stats() == {"hate": 0, "nothate": 25}
+    report = services.processor.process("test-bucket", "raw/o9", Unlimited())
+    assert (report.stored, report.already_stored) == (35, 25)
+    assert services.repository.stats() == {"hate": 0, "nothate": 60} and len(table_ids()) == 60
