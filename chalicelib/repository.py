@@ -6,6 +6,7 @@ never Scan. Missing items come back as None; app.py turns that into 404.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import Counter
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 # DynamoDB limits: BatchWriteItem 25 requests, BatchGetItem 100 keys per call.
 WRITE_BATCH = 25
 GET_BATCH = 100
+#: TransactWriteItems takes at most 100 actions.
+TRANSACTION_ITEMS = 100
 #: Public fields of a stored comment, in API order.
 PUBLIC_FIELDS = ("comment_id", "subreddit", "author", "body", "permalink", "created_utc", "label", "score",
                  "model", "link_id", "parent_id", "classified_at")
@@ -115,22 +118,52 @@ class CommentRepository:
         self._batch_write([to_item(x, retention_days) for x in labeled])
 
     def add_counts(self, labeled: Sequence[LabeledComment]) -> None:
-        """Bump the label counters (overall and per subreddit) that GET /stats reads."""
+        """Bump the label counters (overall and per subreddit) that GET /stats reads.
+
+        One TransactWriteItems for up to 100 counter items: one call instead of
+        one UpdateItem per subreddit, all counters move together, and the
+        ClientRequestToken (derived from the comment ids) makes a retried call
+        count once.
+        """
         per_key: dict[str, Counter[str]] = {}
         for x in labeled:
             for key in (schema.stats_key(None), schema.stats_key(x.comment.subreddit)):
                 per_key.setdefault(key, Counter())[x.prediction.label] += 1
-        for key, counts in per_key.items():
-            names = {f"#l{i}": label for i, label in enumerate(counts)}
-            values = {f":n{i}": {"N": str(counts[label])} for i, label in enumerate(counts)}
-            self._call(
-                self._client.update_item,
-                TableName=self._table,
-                Key={schema.PARTITION_KEY: {"S": key}},
-                UpdateExpression="ADD " + ", ".join(f"#l{i} :n{i}" for i in range(len(counts))),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
+        keys = sorted(per_key)
+        ids = ",".join(sorted(x.comment.id for x in labeled))
+        for start in range(0, len(keys), TRANSACTION_ITEMS):
+            actions: list[Any] = []
+            for key in keys[start : start + TRANSACTION_ITEMS]:
+                counts = per_key[key]
+                labels = sorted(counts)
+                values = {f":n{i}": {"N": str(counts[label])} for i, label in enumerate(labels)}
+                actions.append({"Update": {
+                    "TableName": self._table,
+                    "Key": {schema.PARTITION_KEY: {"S": key}},
+                    "UpdateExpression": "ADD " + ", ".join(f"#l{i} :n{i}" for i in range(len(labels))),
+                    "ExpressionAttributeNames": {f"#l{i}": label for i, label in enumerate(labels)},
+                    "ExpressionAttributeValues": values,
+                }})
+            token = hashlib.sha256(f"{start}|{ids}".encode()).hexdigest()[:36]
+            self._transact(actions, token)
+
+    def _transact(self, actions: list[Any], token: str) -> None:
+        last = ""
+        for _ in self._backoff.pauses():
+            try:
+                self._client.transact_write_items(TransactItems=actions, ClientRequestToken=token)
+                return
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                # Another Lambda touched the same counter at that instant: nothing was
+                # applied, and the token keeps a retry from counting twice.
+                if code not in ("TransactionCanceledException", "TransactionConflictException",
+                                "TransactionInProgressException"):
+                    raise StorageError(f"dynamodb transact_write_items failed: {exc}") from exc
+                last = code
+            except BotoCoreError as exc:
+                raise StorageError(f"dynamodb transact_write_items failed: {exc}") from exc
+        raise StorageError(f"counter transaction still refused after retries: {last}")
 
     # -- checkpoints and leases ------------------------------------------------
 

@@ -8,13 +8,15 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import ANY, Stubber
 
 from chalicelib.errors import ClassifierError, DeliveryError, ObjectBusy, StorageError, TimeBudgetExhausted
 from chalicelib.factory import Services
-from chalicelib.models import Checkpoint, Comment
+from chalicelib.models import Checkpoint, Comment, LabeledComment, Prediction
 from chalicelib.pipeline import Ingestor
 from chalicelib.reddit_source import FetchResult
-from chalicelib.retry import Unlimited
+from chalicelib.repository import CommentRepository
+from chalicelib.retry import NO_WAIT, Unlimited
 from tests.conftest import FakeEndpoint, client_error, comment_doc, model_error, ndjson, s3_event
 
 
@@ -221,3 +223,18 @@ def test_counters_match_the_table_when_a_later_write_fails(services: Services, m
     report = services.processor.process("test-bucket", "raw/o9", Unlimited())
     assert (report.stored, report.already_stored) == (35, 25)
     assert services.repository.stats() == {"hate": 0, "nothate": 60} and len(table_ids()) == 60
+
+
+def test_counter_transaction_retries_with_the_same_token() -> None:
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    labeled = [LabeledComment(make_comment(i, "a" if i % 2 else "b"), Prediction("hate", 0.9, "m"), 1.0)
+               for i in range(4)]
+    tokens: list[str] = []
+    client.meta.events.register("before-parameter-build.dynamodb.TransactWriteItems",
+                                lambda params, **_: tokens.append(params["ClientRequestToken"]))
+    with Stubber(client) as stub:
+        stub.add_client_error("transact_write_items", "TransactionCanceledException")
+        stub.add_response("transact_write_items", {}, {"TransactItems": ANY, "ClientRequestToken": ANY})
+        CommentRepository(client, "t", NO_WAIT).add_counts(labeled)
+        stub.assert_no_pending_responses()
+    assert len(tokens) == 2 and tokens[0] == tokens[1]
