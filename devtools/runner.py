@@ -397,6 +397,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"error: {exc}")
         code = 1
     finally:
+        # A second Ctrl-C or SIGTERM (a supervisor's, say) must not cut the cleanup short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         runner.procs.stop()
         with contextlib.suppress(FileNotFoundError):
             STACK_FILE.unlink()
