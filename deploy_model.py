@@ -394,6 +394,25 @@ def lambda_policies(names: Names) -> dict[str, dict[str, Any]]:
     }
 
 
+def table_definition(name: str) -> dict[str, Any]:
+    """CreateTable arguments: on-demand, keyed by comment id, one index per REST query shape."""
+    attributes = {schema.PARTITION_KEY: "S", schema.SORT_ATTRIBUTE: "N"}
+    attributes.update({partition: "S" for partition in schema.INDEXES.values()})
+    return {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": k, "AttributeType": v} for k, v in attributes.items()],
+        "KeySchema": [{"AttributeName": schema.PARTITION_KEY, "KeyType": "HASH"}],
+        "GlobalSecondaryIndexes": [
+            {"IndexName": index,
+             "KeySchema": [{"AttributeName": partition, "KeyType": "HASH"},
+                           {"AttributeName": schema.SORT_ATTRIBUTE, "KeyType": "RANGE"}],
+             "Projection": {"ProjectionType": "ALL"}}
+            for index, partition in schema.INDEXES.items()
+        ],
+    }
+
+
 def policy_file_name(stage: str, function: str) -> str:
     return f"policy-{stage}-{function}.json"
 
@@ -969,36 +988,13 @@ class Provisioner:
         busy = [i["IndexName"] for i in table.get("GlobalSecondaryIndexes", []) if i.get("IndexStatus") != "ACTIVE"]
         return "ACTIVE" if table["TableStatus"] == "ACTIVE" and not busy else str(table["TableStatus"])
 
-    @staticmethod
-    def _index(name: str, partition: str) -> dict[str, Any]:
-        return {
-            "IndexName": name,
-            "KeySchema": [
-                {"AttributeName": partition, "KeyType": "HASH"},
-                {"AttributeName": schema.SORT_ATTRIBUTE, "KeyType": "RANGE"},
-            ],
-            "Projection": {"ProjectionType": "ALL"},
-        }
-
-    def _attributes(self) -> list[dict[str, str]]:
-        attributes = {schema.PARTITION_KEY: "S", schema.SORT_ATTRIBUTE: "N"}
-        attributes.update({partition: "S" for partition in schema.INDEXES.values()})
-        return [{"AttributeName": k, "AttributeType": v} for k, v in attributes.items()]
-
     def ensure_table(self) -> Status:
         name = self.names.table
         table = self._describe_table()
         want_pitr = self.options.stage == "prod"
         if table is None:
             if not self.dry_run:
-                self.dynamodb.create_table(
-                    TableName=name,
-                    BillingMode="PAY_PER_REQUEST",
-                    AttributeDefinitions=self._attributes(),  # type: ignore[arg-type]
-                    KeySchema=[{"AttributeName": schema.PARTITION_KEY, "KeyType": "HASH"}],
-                    GlobalSecondaryIndexes=[self._index(i, p) for i, p in schema.INDEXES.items()],  # type: ignore[misc]
-                    Tags=self._tags(),
-                )
+                self.dynamodb.create_table(**table_definition(name), Tags=self._tags())
                 # TTL and PITR can only be switched on once the table is ACTIVE.
                 self._wait(f"table {name} ACTIVE", self._table_ready, "ACTIVE", timeout=TABLE_TIMEOUT_S, interval=2)
                 self._enable_ttl()
@@ -1027,13 +1023,15 @@ class Provisioner:
         if not drift:
             return self._record("DynamoDB table", name, Status.UNCHANGED)
         if not self.dry_run:
+            definition = table_definition(name)
+            indexes = {i["IndexName"]: i for i in definition["GlobalSecondaryIndexes"]}
             for index in missing:
                 # DynamoDB builds one new index per UpdateTable call at a time.
                 self._wait(f"table {name} ACTIVE", self._table_ready, "ACTIVE", timeout=TABLE_TIMEOUT_S, interval=10)
                 self.dynamodb.update_table(
                     TableName=name,
-                    AttributeDefinitions=self._attributes(),  # type: ignore[arg-type]
-                    GlobalSecondaryIndexUpdates=[{"Create": self._index(index, schema.INDEXES[index])}],  # type: ignore[typeddict-item]
+                    AttributeDefinitions=definition["AttributeDefinitions"],
+                    GlobalSecondaryIndexUpdates=[{"Create": indexes[index]}],
                 )
             if not ttl_ok:
                 self._enable_ttl()

@@ -6,6 +6,11 @@ from dataclasses import dataclass
 from typing import Any
 
 
+def default_permalink(subreddit: str, link_id: str, comment_id: str) -> str:
+    """Reddit's comment path, for records that arrive without one (the slug is optional)."""
+    return f"/r/{subreddit}/comments/{link_id.removeprefix('t3_')}/_/{comment_id}/"
+
+
 @dataclass(frozen=True)
 class Comment:
     """A Reddit comment as it travels through Firehose (one JSON line)."""

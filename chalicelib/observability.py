@@ -13,6 +13,7 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from chalicelib.models import IngestReport, ObjectReport
+from chalicelib.pipeline import total
 
 NAMESPACE = "RedditHateWatch"
 SERVICE = "reddit-hate-watch"
@@ -26,12 +27,16 @@ def record_ingest(reports: Sequence[IngestReport]) -> None:
     metrics.flush_metrics()
 
 
+#: Metric name for each key of pipeline.total().
+_OBJECT_METRICS = {
+    "lines_in": "CommentsIn", "stored": "CommentsStored", "already_stored": "CommentsAlreadyStored",
+    "quarantined": "CommentsQuarantined", "label_hate": "HateLabels", "endpoint_calls": "EndpointCalls",
+}
+
+
 def record_objects(reports: Sequence[ObjectReport]) -> None:
+    sums = total(reports)
     metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-    metrics.add_metric("CommentsIn", MetricUnit.Count, sum(r.lines_in for r in reports))
-    metrics.add_metric("CommentsStored", MetricUnit.Count, sum(r.stored for r in reports))
-    metrics.add_metric("CommentsAlreadyStored", MetricUnit.Count, sum(r.already_stored for r in reports))
-    metrics.add_metric("CommentsQuarantined", MetricUnit.Count, sum(r.quarantined for r in reports))
-    metrics.add_metric("HateLabels", MetricUnit.Count, sum(r.labels.get("hate", 0) for r in reports))
-    metrics.add_metric("EndpointCalls", MetricUnit.Count, sum(r.endpoint_calls for r in reports))
+    for key, name in _OBJECT_METRICS.items():
+        metrics.add_metric(name, MetricUnit.Count, sums.get(key, 0))
     metrics.flush_metrics()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import schema
-from chalicelib.models import Comment, Rejected
+from chalicelib.models import Comment, Rejected, default_permalink
 
 GZIP_MAGIC = b"\x1f\x8b"
 _ID = re.compile(schema.COMMENT_ID_PATTERN)
@@ -86,8 +86,7 @@ def to_comment(doc: Any) -> Comment | str:
         author=author if isinstance(author, str) and author else None,
         body=body[:MAX_STORED_BODY_CHARS],
         created_utc=float(created),
-        permalink=_text(doc.get("permalink"))
-        or f"/r/{subreddit}/comments/{link_id.removeprefix('t3_')}/_/{comment_id}/",
+        permalink=_text(doc.get("permalink")) or default_permalink(subreddit, link_id, comment_id),
         link_id=link_id,
         parent_id=_text(doc.get("parent_id")),
         ingested_at=float(ingested) if isinstance(ingested, int | float) and not isinstance(ingested, bool)

@@ -12,7 +12,7 @@ import praw
 import praw.exceptions
 import prawcore
 
-from chalicelib.models import Checkpoint, Comment
+from chalicelib.models import Checkpoint, Comment, default_permalink
 from chalicelib.retry import Backoff, Deadline
 from chalicelib.secrets import RedditCredentials
 
@@ -60,7 +60,7 @@ def to_comment(item: Any, ingested_at: float) -> Comment:
     link_id = str(data.get("link_id") or "")
     comment_id = str(data["id"])
     author = data.get("author")
-    permalink = data.get("permalink") or f"/r/{subreddit}/comments/{link_id.removeprefix('t3_')}/_/{comment_id}/"
+    permalink = data.get("permalink") or default_permalink(subreddit, link_id, comment_id)
     return Comment(
         id=comment_id,
         fullname=str(data.get("name") or f"t1_{comment_id}"),

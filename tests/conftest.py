@@ -15,10 +15,11 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from chalicelib import config, schema
+from chalicelib import config
 from chalicelib.clients import AwsClients
 from chalicelib.factory import Services
 from chalicelib.retry import NO_WAIT
+from deploy_model import table_definition
 
 REGION = "us-east-1"
 REPO = Path(__file__).resolve().parents[1]
@@ -53,23 +54,8 @@ def aws(aws_env: None) -> Iterator[None]:
 
 
 def create_table(name: str) -> None:
-    ddb = boto3.client("dynamodb", region_name=REGION)
-    definitions: Any = [{"AttributeName": schema.PARTITION_KEY, "AttributeType": "S"},
-                        {"AttributeName": schema.SORT_ATTRIBUTE, "AttributeType": "N"}]
-    ddb.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=definitions + [{"AttributeName": a, "AttributeType": "S"}
-                                            for a in schema.INDEXES.values()],
-        KeySchema=[{"AttributeName": schema.PARTITION_KEY, "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {"IndexName": index,
-             "KeySchema": [{"AttributeName": pk, "KeyType": "HASH"},
-                           {"AttributeName": schema.SORT_ATTRIBUTE, "KeyType": "RANGE"}],
-             "Projection": {"ProjectionType": "ALL"}}
-            for index, pk in schema.INDEXES.items()
-        ],
-    )
+    """The table exactly as deploy_model.py creates it."""
+    boto3.client("dynamodb", region_name=REGION).create_table(**table_definition(name))
 
 
 REDDIT_SECRET_VALUE = {"client_id": "cid-SECRET-1234", "client_secret": "csecret-SECRET-5678",
