@@ -11,7 +11,7 @@ PORT ?= 8080
 export SAGEMAKER_SUPPRESS_V2_WARNING := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv test lint typecheck unit run model-server bench report audit train evaluate package clean
+.PHONY: help venv test lint typecheck unit run model-server bench report audit train evaluate probe package clean
 
 help:
 	@echo "make run       the whole pipeline offline (moto + local model + Reddit replay); ARGS='--once --replay DIR'"
@@ -21,6 +21,7 @@ help:
 	@echo "make audit     dependency vulnerability scan + static security scan"
 	@echo "make model-server PORT=n   the local SageMaker-compatible model server alone"
 	@echo "make train / make evaluate  retrain / evaluate the embedded offline model (needs ../shared/data)"
+	@echo "make probe     fine-tune a contextual encoder on the same data, to measure the data's ceiling (~25 min)"
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-deploy.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,6 +70,9 @@ train: $(VENV)/.installed-train
 
 evaluate: $(VENV)/.installed-eval
 	$(PY) -m devtools.evaluate_model $(ARGS)
+
+probe: $(VENV)/.installed-train
+	$(PY) -m devtools.ceiling_probe $(ARGS)
 
 package: $(STAMP)
 	rm -rf build/package && $(VENV)/bin/chalice package --stage local --pkg-format terraform build/package

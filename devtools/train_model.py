@@ -63,14 +63,13 @@ def sample_weights(parts: dict[str, ds.Part], cfg: Config) -> np.ndarray:
     """Balance classes inside each source, then give each source its configured share."""
     share = {"davidson": cfg.davidson_weight, "hatemoji": cfg.hatemoji_weight, "toxigen": cfg.toxigen_weight}
     chunks = []
-    for src in SOURCES:
-        part = parts[src]
+    for src, part in parts.items():  # a source with no configured share (the probe's Stormfront) gets 1
         w = np.ones(len(part))
         if src == "davidson" and part.groups is not None:
             w[np.asarray(part.groups) == "1"] *= cfg.offensive_weight
         for cls in (0, 1):
             mask = part.labels == cls
-            w[mask] *= 0.5 * share[src] / w[mask].sum()
+            w[mask] *= 0.5 * share.get(src, 1.0) / w[mask].sum()
         chunks.append(w)
     out = np.concatenate(chunks)
     return out * (len(out) / out.sum())  # mean 1 so C keeps its usual meaning

@@ -11,7 +11,10 @@ Splits (all deterministic):
   ever used for fitting.
 - toxigen_seeds: stratified 20% ``test`` (seed 42); the 80% ``train`` is cut again (20%,
   stratified, seed 42) into ``fit`` and ``dev``.
-- hatecheck, ethos_binary, stormfront: evaluation only, never used for training or selection.
+- stormfront: the ``test`` split is evaluation only. ``stormfront()`` cuts the ``train`` split
+  (15%, stratified, seed 42) into ``fit`` and ``dev`` for ``devtools.ceiling_probe
+  --with-stormfront`` only; the shipped model never sees Stormfront (CC BY-SA, see MODEL.md).
+- hatecheck, ethos_binary: evaluation only, never used for training or selection.
 """
 
 from __future__ import annotations
@@ -101,6 +104,20 @@ def hatecheck(data_dir: Path) -> Part:
 def ethos(data_dir: Path) -> Part:
     df = pd.read_csv(data_dir / "ethos_binary" / "Ethos_Dataset_Binary.csv", sep=";")
     return _part("ethos_binary", df.comment, (df.isHate >= 0.5).astype(int))
+
+
+def stormfront(data_dir: Path) -> dict[str, Part]:
+    """Stormfront ``train`` split cut into fit / dev, and the ``test`` split (ceiling probe only)."""
+    df = pd.read_csv(data_dir / "stormfront_degibert2018" / "stormfront.csv")
+    train = df[(df.split == "train") & df.label.isin(["hate", "noHate"])]
+    y = (train.label == "hate").astype(int)
+    x_fit, x_dev, y_fit, y_dev = train_test_split(train.text, y, test_size=0.15, random_state=SEED, stratify=y)
+    return {
+        "train": _part("stormfront/train", train.text, y),
+        "fit": _part("stormfront/fit", x_fit, y_fit),
+        "dev": _part("stormfront/dev", x_dev, y_dev),
+        "test": stormfront_test(data_dir),
+    }
 
 
 def stormfront_test(data_dir: Path) -> Part:
