@@ -43,6 +43,30 @@ def metrics(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
     return out
 
 
+def best_macro_f1(y: np.ndarray, p: np.ndarray, max_nothate_flagged: float = 1.0) -> tuple[float, float]:
+    """Best macro-F1 over every threshold, and the share of non-hateful texts flagged there.
+
+    A diagnostic of how well the scores *rank* a set: the threshold is chosen on the set itself,
+    so it must never be used to pick a model or a threshold. ``max_nothate_flagged`` restricts
+    the search to thresholds that flag at most that share of the gold non-hateful texts.
+    """
+    order = np.argsort(-p, kind="stable")
+    ys, ps = y[order], p[order]
+    pos, neg = int(y.sum()), int(len(y) - y.sum())
+    # Flag the top k texts, for every k where the score changes (ties are flagged together).
+    k = np.concatenate([[0], np.flatnonzero(np.diff(ps) != 0) + 1, [len(ps)]])
+    tp = np.concatenate([[0], np.cumsum(ys)])[k].astype(np.float64)
+    fp = k - tp
+    fn, tn = pos - tp, neg - fp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1_hate = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
+        f1_not = np.where(2 * tn + fn + fp > 0, 2 * tn / (2 * tn + fn + fp), 0.0)
+        flagged = fp / neg if neg else np.zeros_like(fp)
+    macro = np.where(flagged <= max_nothate_flagged + 1e-12, (f1_hate + f1_not) / 2, -1.0)
+    i = int(np.argmax(macro))
+    return float(macro[i]), float(flagged[i])
+
+
 def score(model: HateModel, texts: list[str], batch: int = 256) -> np.ndarray:
     chunks = [model.predict_proba(texts[i : i + batch]) for i in range(0, len(texts), batch)]
     return np.concatenate(chunks) if chunks else np.zeros(0)
@@ -61,6 +85,15 @@ def evaluate(data_dir: Path, model: HateModel) -> dict[str, Any]:
     for part in sets:
         p = score(model, part.texts)
         report["sets"][part.name] = metrics(part.labels, p)
+        if part.name == "hatecheck":
+            best, best_fp = best_macro_f1(part.labels, p)
+            capped, capped_fp = best_macro_f1(part.labels, p, 0.30)
+            report["hatecheck_ceiling"] = {
+                "best_macro_f1": best,
+                "best_nothate_flagged": best_fp,
+                "best_macro_f1_flagging_at_most_30pct": capped,
+                "nothate_flagged_there": capped_fp,
+            }
         if part.name == "hatecheck" and part.groups is not None:
             groups = np.asarray(part.groups)
             for func in sorted(set(part.groups)):
@@ -90,6 +123,13 @@ def print_report(report: dict[str, Any]) -> None:
             f"{'  -' if fp is None else f'{100 * fp:6.1f}'}"
         )
     print("(FP% = share of the gold non-hateful texts flagged as hate)")
+    ceiling = report.get("hatecheck_ceiling")
+    if ceiling:
+        print(
+            "HateCheck ranking ceiling (diagnostic only: threshold picked on HateCheck itself, never used): "
+            f"best macro-F1 {ceiling['best_macro_f1']:.3f} ({100 * ceiling['best_nothate_flagged']:.1f}% FP); "
+            f"best with <= 30% FP {ceiling['best_macro_f1_flagging_at_most_30pct']:.3f}"
+        )
     print()
     print(f"HateCheck per functionality:\n{'functionality':34} {'gold':12} {'n':>4} {'acc':>6} {'flag%':>6}")
     for func, m in report["hatecheck_functionalities"].items():

@@ -1,0 +1,37 @@
+"""The evaluation's ranking-ceiling diagnostic agrees with a brute-force search."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+
+from devtools.evaluate_model import best_macro_f1
+
+
+def _brute(y: np.ndarray, p: np.ndarray, cap: float) -> float:
+    best = -1.0
+    for t in [*np.unique(p), np.inf]:
+        pred = (p >= t).astype(int)
+        if pred[y == 0].mean() <= cap + 1e-12:
+            best = max(best, float(f1_score(y, pred, average="macro", zero_division=0)))
+    return best
+
+
+@pytest.mark.parametrize("cap", [1.0, 0.3, 0.0])
+def test_best_macro_f1_matches_brute_force_with_ties(cap: float) -> None:
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 2, 300)
+    p = np.round(np.clip(0.3 * y + rng.normal(0.35, 0.2, 300), 0, 1), 2)  # many tied scores
+    got, flagged = best_macro_f1(y, p, cap)
+    assert got == pytest.approx(_brute(y, p, cap))
+    assert flagged <= cap + 1e-12
+
+
+def test_best_macro_f1_perfect_ranking_and_cap() -> None:
+    y = np.array([0, 0, 1, 1])
+    assert best_macro_f1(y, np.array([0.1, 0.2, 0.8, 0.9])) == (1.0, 0.0)
+    # Hate ranked below every harmless text: with no false positives allowed, flag nothing.
+    got, flagged = best_macro_f1(y, np.array([0.9, 0.8, 0.2, 0.1]), 0.0)
+    assert flagged == 0.0
+    assert got == pytest.approx(f1_score(y, np.zeros(4, int), average="macro", zero_division=0))
