@@ -20,7 +20,6 @@ default 1,500 steps on 2 CPU cores::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -30,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from devtools.evaluate_model import evaluate, print_report
+from devtools.evaluate_model import emit, evaluate
 from devtools.hatemodel import datasets as ds
 from devtools.hatemodel import distill
 from devtools.train_model import V1_CONFIG, best_threshold, sample_weights
@@ -133,14 +132,11 @@ def main(argv: list[str] | None = None) -> int:
         + ")",
         file=sys.stderr,
     )
-    report = evaluate(args.data, model)  # type: ignore[arg-type]  # duck-typed like HateModel
+    report = evaluate(args.data, model)
     report["threshold"] = thr
     report["dev_macro_f1"] = scores
     report["seconds"] = round(time.perf_counter() - t0, 1)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print_report(report)
+    emit(report, args.json)
     return 0
 
 

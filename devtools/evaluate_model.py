@@ -17,14 +17,15 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
-from devtools.hatemodel import HateModel, load
 from devtools.hatemodel import datasets as ds
+from devtools.hatemodel import load
 
 
 def metrics(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
@@ -67,12 +68,20 @@ def best_macro_f1(y: np.ndarray, p: np.ndarray, max_nothate_flagged: float = 1.0
     return float(macro[i]), float(flagged[i])
 
 
-def score(model: HateModel, texts: list[str], batch: int = 256) -> np.ndarray:
+class Scorer(Protocol):
+    """What the evaluation needs of a model: the shipped ``HateModel`` or the ceiling probe's."""
+
+    model_id: str
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def score(model: Scorer, texts: list[str], batch: int = 256) -> np.ndarray:
     chunks = [model.predict_proba(texts[i : i + batch]) for i in range(0, len(texts), batch)]
     return np.concatenate(chunks) if chunks else np.zeros(0)
 
 
-def evaluate(data_dir: Path, model: HateModel) -> dict[str, Any]:
+def evaluate(data_dir: Path, model: Scorer) -> dict[str, Any]:
     sets: list[ds.Part] = [
         ds.hatecheck(data_dir),
         ds.ethos(data_dir),
@@ -136,6 +145,13 @@ def print_report(report: dict[str, Any]) -> None:
         print(f"{func:34} {m['gold']:12} {m['n']:4d} {m['accuracy']:6.3f} {100 * m['flagged']:6.1f}")
 
 
+def emit(report: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_report(report)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=ds.default_data_dir(), help="shared data folder")
@@ -149,10 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     model = load(args.model)
     report = evaluate(args.data, model)
     report["seconds"] = round(time.perf_counter() - t0, 2)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print_report(report)
+    emit(report, args.json)
     return 0
 
 
