@@ -103,7 +103,7 @@ def evaluate(data_dir: Path, model: Scorer) -> dict[str, Any]:
                 "best_macro_f1_flagging_at_most_30pct": capped,
                 "nothate_flagged_there": capped_fp,
             }
-        if part.name == "hatecheck" and part.groups is not None:
+        if part.name == "hatecheck" and part.groups is not None:  # per functionality
             groups = np.asarray(part.groups)
             for func in sorted(set(part.groups)):
                 m = groups == func
