@@ -19,17 +19,15 @@ default 1,500 steps on 2 CPU cores::
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from devtools.evaluate_model import emit, evaluate
+from devtools.evaluate_model import data_missing, emit, evaluate, report_parser
 from devtools.hatemodel import datasets as ds
 from devtools.hatemodel import distill
 from devtools.train_model import V1_CONFIG, best_threshold, sample_weights
@@ -104,14 +102,11 @@ class FineTuned:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=ds.default_data_dir(), help="shared data folder")
+    ap = report_parser(__doc__)
     ap.add_argument("--steps", type=int, default=1500, help="optimizer steps of 32 examples")
     ap.add_argument("--with-stormfront", action="store_true", help="add Stormfront's train split as a source")
-    ap.add_argument("--json", action="store_true", help="print the report as JSON")
     args = ap.parse_args(argv)
-    if not args.data.is_dir():
-        print(f"data folder not found: {args.data} (pass --data or set SHARED_DATA_DIR)", file=sys.stderr)
+    if data_missing(args.data):
         return 2
     t0 = time.perf_counter()
     splits = {"davidson": ds.davidson(args.data), "hatemoji": ds.hatemoji(args.data), "toxigen": ds.toxigen(args.data)}

@@ -152,14 +152,27 @@ def emit(report: dict[str, Any], as_json: bool) -> None:
         print_report(report)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def report_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A parser with the options every evaluation report takes: ``--data`` and ``--json``."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=ds.default_data_dir(), help="shared data folder")
-    ap.add_argument("--model", type=Path, default=None, help="model .npz (default: the shipped one)")
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
+    return ap
+
+
+def data_missing(data: Path) -> bool:
+    """True (and says so on stderr) when the shared data folder is absent; callers exit 2."""
+    if data.is_dir():
+        return False
+    print(f"data folder not found: {data} (pass --data or set SHARED_DATA_DIR)", file=sys.stderr)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = report_parser(__doc__)
+    ap.add_argument("--model", type=Path, default=None, help="model .npz (default: the shipped one)")
     args = ap.parse_args(argv)
-    if not args.data.is_dir():
-        print(f"data folder not found: {args.data} (pass --data or set SHARED_DATA_DIR)", file=sys.stderr)
+    if data_missing(args.data):
         return 2
     t0 = time.perf_counter()
     model = load(args.model)

@@ -106,21 +106,28 @@ def ethos(data_dir: Path) -> Part:
     return _part("ethos_binary", df.comment, (df.isHate >= 0.5).astype(int))
 
 
+def _stormfront_split(df: pd.DataFrame, split: str) -> tuple[pd.Series, pd.Series]:
+    """Texts and 0/1 labels of one split (``relation`` and ``idk/skip`` rows are not used)."""
+    rows = df[(df.split == split) & df.label.isin(["hate", "noHate"])]
+    return rows.text, (rows.label == "hate").astype(int)
+
+
+def _stormfront_csv(data_dir: Path) -> pd.DataFrame:
+    return pd.read_csv(data_dir / "stormfront_degibert2018" / "stormfront.csv")
+
+
 def stormfront(data_dir: Path) -> dict[str, Part]:
     """Stormfront ``train`` split cut into fit / dev, and the ``test`` split (ceiling probe only)."""
-    df = pd.read_csv(data_dir / "stormfront_degibert2018" / "stormfront.csv")
-    train = df[(df.split == "train") & df.label.isin(["hate", "noHate"])]
-    y = (train.label == "hate").astype(int)
-    x_fit, x_dev, y_fit, y_dev = train_test_split(train.text, y, test_size=0.15, random_state=SEED, stratify=y)
+    df = _stormfront_csv(data_dir)
+    x_train, y = _stormfront_split(df, "train")
+    x_fit, x_dev, y_fit, y_dev = train_test_split(x_train, y, test_size=0.15, random_state=SEED, stratify=y)
     return {
-        "train": _part("stormfront/train", train.text, y),
+        "train": _part("stormfront/train", x_train, y),
         "fit": _part("stormfront/fit", x_fit, y_fit),
         "dev": _part("stormfront/dev", x_dev, y_dev),
-        "test": stormfront_test(data_dir),
+        "test": _part("stormfront/test", *_stormfront_split(df, "test")),
     }
 
 
 def stormfront_test(data_dir: Path) -> Part:
-    df = pd.read_csv(data_dir / "stormfront_degibert2018" / "stormfront.csv")
-    df = df[(df.split == "test") & df.label.isin(["hate", "noHate"])]
-    return _part("stormfront/test", df.text, (df.label == "hate").astype(int))
+    return _part("stormfront/test", *_stormfront_split(_stormfront_csv(data_dir), "test"))
