@@ -52,3 +52,11 @@ def stats_key(subreddit: str | None) -> str:
 
 def checkpoint_key(subreddit: str) -> str:
     return f"{CHECKPOINT_PREFIX}{subreddit.lower()}"
+
+#: Model ids of the embedded offline stand-in (devtools/hatemodel) start with this: labels from
+#: such a model are demo labels, never moderation decisions (the console and report say so).
+OFFLINE_MODEL_PREFIX = "devtools/"
+
+
+def is_offline_model(model_id: str | None) -> bool:
+    return bool(model_id) and str(model_id).startswith(OFFLINE_MODEL_PREFIX)
