@@ -35,7 +35,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 typecheck: $(STAMP)
-	$(PY) -m mypy app.py chalicelib deploy_model.py devtools bench
+	$(PY) -m mypy app.py chalicelib deploy_model.py provisioning devtools bench
 
 unit: $(STAMP)
 	$(PY) -m pytest
@@ -61,7 +61,7 @@ report: $(VENV)/.installed-report
 
 audit: $(VENV)/.installed-audit
 	$(PY) -m pip_audit --requirement requirements.txt --progress-spinner off
-	$(PY) -m bandit -q -c pyproject.toml -r app.py chalicelib deploy_model.py
+	$(PY) -m bandit -q -c pyproject.toml -r app.py chalicelib deploy_model.py provisioning
 
 $(VENV)/.installed-train: requirements-eval.txt
 

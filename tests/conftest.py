@@ -19,7 +19,7 @@ from chalicelib import config
 from chalicelib.clients import AwsClients
 from chalicelib.factory import Services
 from chalicelib.retry import NO_WAIT
-from deploy_model import table_definition
+from provisioning.table import table_definition
 
 REGION = "us-east-1"
 REPO = Path(__file__).resolve().parents[1]

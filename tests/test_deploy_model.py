@@ -18,6 +18,7 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 import deploy_model
 from chalicelib import config, schema
+from provisioning import chalice_config, common
 
 REPO = Path(__file__).resolve().parents[1]
 ACCOUNT = "123456789012"  # moto's
@@ -131,7 +132,7 @@ def test_create_provisions_every_resource(session: boto3.Session, calls: CallLog
     assert variant["ServerlessConfig"] == {"MemorySizeInMB": 3072, "MaxConcurrency": 5}
     model = sagemaker.describe_model(ModelName=variant["ModelName"])
     env = model["PrimaryContainer"]["Environment"]
-    assert env["HF_MODEL_ID"] == deploy_model.DEFAULT_MODEL_ID and env["HF_TASK"] == "text-classification"
+    assert env["HF_MODEL_ID"] == common.DEFAULT_MODEL_ID and env["HF_TASK"] == "text-classification"
     assert "huggingface-pytorch-inference" in model["PrimaryContainer"]["Image"]
     assert model["ExecutionRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/reddit-hate-dev-sagemaker"
 
@@ -160,7 +161,7 @@ def test_config_keeps_other_keys(session: boto3.Session, cfg_path: Path) -> None
     assert dev["api_gateway_stage"] == "api"
     env = dev["environment_variables"]
     assert env["REDDIT_OAUTH_URL"] == "http://127.0.0.1:9/"
-    assert set(deploy_model.OWNED_ENV_KEYS) <= set(env)
+    assert set(chalice_config.OWNED_ENV_KEYS) <= set(env)
     assert env[config.ENV_SUBREDDITS] == "news,worldnews" and env[config.ENV_BATCH_SIZE] == "64"
     assert env[config.ENV_API_AUTH] == "none"  # the default for a non-prod stage wins over the old value
     settings = config.load(env)  # the app can read what was written
@@ -168,7 +169,7 @@ def test_config_keeps_other_keys(session: boto3.Session, cfg_path: Path) -> None
         BUCKET, TABLE, STREAM, ENDPOINT)
     assert settings.reddit_secret_id == "reddit-hate/dev/reddit"
     assert {fn: entry["iam_policy_file"] for fn, entry in dev["lambda_functions"].items()} == {
-        fn: f"policy-dev-{fn}.json" for fn in deploy_model.LAMBDA_FUNCTIONS}
+        fn: f"policy-dev-{fn}.json" for fn in common.LAMBDA_FUNCTIONS}
     assert dev["lambda_functions"]["ingest"]["reserved_concurrency"] == 1
     assert cfg_path.read_text().endswith("}\n")
 
@@ -258,7 +259,7 @@ def test_policy_files_are_least_privilege(session: boto3.Session, cfg_path: Path
     assert run(session, cfg_path) == 0
     table_arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{TABLE}"
     seen: dict[str, dict[str, list[str]]] = {}
-    for fn in deploy_model.LAMBDA_FUNCTIONS:
+    for fn in common.LAMBDA_FUNCTIONS:
         doc = json.loads((cfg_path.parent / f"policy-dev-{fn}.json").read_text())
         grants: dict[str, list[str]] = {}
         for statement in doc["Statement"]:
@@ -429,26 +430,26 @@ def test_against_moto_server_files_are_byte_identical_on_a_fresh_server(tmp_path
         assert re.search(r"SageMaker endpoint +reddit-hate-local +created", result.stdout)
         snapshots.append({p.name: p.read_bytes() for p in config_path.parent.iterdir()})
     assert snapshots[0] == snapshots[1]
-    policies = sorted(f"policy-local-{fn}.json" for fn in deploy_model.LAMBDA_FUNCTIONS)
+    policies = sorted(f"policy-local-{fn}.json" for fn in common.LAMBDA_FUNCTIONS)
     assert sorted(snapshots[0]) == ["config.json", *policies]
     env = json.loads(snapshots[0]["config.json"])["stages"]["local"]["environment_variables"]
     assert env[config.ENV_BUCKET] == f"reddit-hate-local-{ACCOUNT}-{REGION}"
 
 
 def test_powertools_comes_from_the_managed_layer_of_the_region() -> None:
-    arn = deploy_model.powertools_layer_arn("eu-west-1", 27)
+    arn = chalice_config.powertools_layer_arn("eu-west-1", 27)
     assert arn == "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:27"
     config = json.loads((REPO / ".chalice" / "config.json").read_text())
-    assert config["stages"]["local"]["layers"] == [deploy_model.powertools_layer_arn("us-east-1")]
+    assert config["stages"]["local"]["layers"] == [chalice_config.powertools_layer_arn("us-east-1")]
     requirements = (REPO / "requirements.txt").read_text().lower()
     assert "powertools" not in "".join(line.split("#")[0] for line in requirements.splitlines())
 
 
 def test_lambda_concurrency_follows_the_endpoint_concurrency() -> None:
-    small = deploy_model.Options(stage="dev", region="us-east-1", max_concurrency=5)
-    large = deploy_model.Options(stage="dev", region="us-east-1", max_concurrency=20)
-    assert deploy_model.reserved_concurrency(small) == {"ingest": 1, "classify": 1}
-    assert deploy_model.reserved_concurrency(large) == {"ingest": 1, "classify": 5}
-    assert deploy_model.classify_concurrency(deploy_model.Options(stage="dev", region="x", max_concurrency=2)) == 2
+    small = common.Options(stage="dev", region="us-east-1", max_concurrency=5)
+    large = common.Options(stage="dev", region="us-east-1", max_concurrency=20)
+    assert chalice_config.reserved_concurrency(small) == {"ingest": 1, "classify": 1}
+    assert chalice_config.reserved_concurrency(large) == {"ingest": 1, "classify": 5}
+    assert chalice_config.classify_concurrency(common.Options(stage="dev", region="x", max_concurrency=2)) == 2
     local = json.loads((REPO / ".chalice" / "config.json").read_text())["stages"]["local"]["lambda_functions"]
     assert local["ingest"]["reserved_concurrency"] == 1 and local["classify"]["reserved_concurrency"] == 1

@@ -1,0 +1,119 @@
+"""IAM policy documents, as pure functions so tests can inspect them directly."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from chalicelib import schema
+
+from .common import LAMBDA_FUNCTIONS, Names
+
+if TYPE_CHECKING:
+    from .endpoint import ModelSpec
+
+POLICY_VERSION = "2012-10-17"
+
+
+def statement(sid: str, actions: Sequence[str], resources: Sequence[str]) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Action": list(actions), "Resource": list(resources)}
+
+
+def trust_policy(service: str) -> dict[str, Any]:
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    }
+
+
+def firehose_role_policy(names: Names) -> dict[str, Any]:
+    actions = [
+        "s3:AbortMultipartUpload",
+        "s3:GetBucketLocation",
+        "s3:GetObject",
+        "s3:ListBucket",
+        "s3:ListBucketMultipartUploads",
+        "s3:PutObject",
+    ]
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [statement("WriteBucket", actions, [names.bucket_arn, f"{names.bucket_arn}/*"])],
+    }
+
+
+def sagemaker_role_policy(names: Names, spec: ModelSpec) -> dict[str, Any]:
+    log_group = names.arn("logs", f"log-group:/aws/sagemaker/Endpoints/{names.endpoint}")
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            statement(
+                "Logs",
+                ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+                [log_group, f"{log_group}:*"],
+            ),
+            # GetAuthorizationToken has no resource-level permissions: "*" is the only valid value.
+            statement("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"]),
+            statement(
+                "EcrPull",
+                ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                [spec.ecr_repository_arn],
+            ),
+            statement("ReadBucket", ["s3:GetObject"], [f"{names.bucket_arn}/*"]),
+        ],
+    }
+
+
+def lambda_policies(names: Names) -> dict[str, dict[str, Any]]:
+    """Least-privilege policy per Chalice function: exact ARNs, no wildcard actions."""
+    logs = statement(
+        "Logs",
+        ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+        [names.arn("logs", "*")],
+    )
+    table = names.table_arn
+    indexes = [f"{table}/index/{index}" for index in schema.INDEXES]
+    raw = f"{names.bucket_arn}/{schema.DEFAULT_RAW_PREFIX}*"
+    quarantine = f"{names.bucket_arn}/{schema.DEFAULT_QUARANTINE_PREFIX}*"
+    statements: dict[str, list[dict[str, Any]]] = {
+        "ingest": [
+            statement("RedditSecret", ["secretsmanager:GetSecretValue"], [names.secret_arn(names.reddit_secret)]),
+            statement("Firehose", ["firehose:PutRecordBatch"], [names.stream_arn]),
+            statement(
+                "Checkpoints",
+                ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:PutItem"],
+                [table],
+            ),
+        ],
+        "classify": [
+            statement("ReadRaw", ["s3:GetObject"], [raw]),
+            # Without ListBucket S3 answers 403 instead of 404 for an object that
+            # is already gone, and the classifier could not tell "skip" from "retry".
+            statement("FindRaw", ["s3:ListBucket"], [names.bucket_arn]),
+            statement("WriteQuarantine", ["s3:PutObject"], [quarantine]),
+            statement("Invoke", ["sagemaker:InvokeEndpoint"], [names.endpoint_arn]),
+            statement(
+                "Table",
+                [
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:BatchWriteItem",
+                    "dynamodb:DeleteItem",
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                ],
+                [table],
+            ),
+        ],
+        "api_handler": [
+            statement("Read", ["dynamodb:GetItem", "dynamodb:Query"], [table, *indexes]),
+            statement("CursorKey", ["secretsmanager:GetSecretValue"], [names.secret_arn(names.cursor_secret)]),
+        ],
+    }
+    return {
+        function: {"Version": POLICY_VERSION, "Statement": [logs, *statements[function]]}
+        for function in LAMBDA_FUNCTIONS
+    }
+
+
+def policy_file_name(stage: str, function: str) -> str:
+    return f"policy-{stage}-{function}.json"
