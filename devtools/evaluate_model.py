@@ -4,7 +4,9 @@ Uses the shipped numpy scorer (the same code the local model server runs). Print
 macro-F1, F1 of the hate class, ROC-AUC and the share of texts flagged as hate for:
 HateCheck (overall, the %% of non-hateful cases flagged, and per functionality), ETHOS binary
 (isHate >= 0.5 -> hate), the Stormfront test split, and the held-out test parts of the training
-sets (davidson 30%%, HatemojiBuild test, ToxiGen 20%%).
+sets (davidson 30%%, HatemojiBuild test, ToxiGen seeds 20%%, and the 20%% test parts of the
+annotated ToxiGen statements, SBIC and Hickey's counter-speech), then the share flagged on each
+source's development part (used for selection, so not a test score), and the goals of issue #15.
 
 Needs pandas + scikit-learn (requirements-train.txt). Usage::
 
@@ -81,16 +83,74 @@ def score(model: Scorer, texts: list[str], batch: int = 256) -> np.ndarray:
     return np.concatenate(chunks) if chunks else np.zeros(0)
 
 
+def training_splits(data_dir: Path) -> dict[str, dict[str, ds.Part]]:
+    """The fixed splits of every training source (the same ones ``train_model`` uses)."""
+    exclude = ds.exclusion_texts(data_dir)
+    return {
+        "davidson": ds.davidson(data_dir),
+        "hatemoji": ds.hatemoji(data_dir),
+        "toxigen": ds.toxigen(data_dir),
+        "toxigen_annotated": ds.toxigen_annotated(data_dir, exclude),
+        "sbic": ds.sbic(data_dir, exclude),
+        "hickey": ds.hickey(data_dir, exclude),
+    }
+
+
+# v2 (devtools/hate-static-lr-v2) on the held-out test parts, measured with this command before
+# v3 replaced it (MODEL.md); the "no held-out part worse than v2 by > 0.02" goal compares to these.
+V2_TEST_MACRO_F1 = {
+    "davidson2017/test": 0.689,
+    "hatemojibuild/test": 0.471,
+    "toxigen_seeds/test": 0.904,
+    "toxigen_annotated/test": 0.720,
+    "sbic_devtest/test": 0.592,
+    "hickey_counterspeech/test": 0.616,
+}
+
+
+def goals(report: dict[str, Any]) -> list[tuple[str, bool]]:
+    """Issue #15's goals, each with whether this report meets it."""
+    sets = report["sets"]
+    out: list[tuple[str, bool]] = []
+    if "hatecheck" in sets:
+        hc = sets["hatecheck"]
+        out.append(
+            (
+                f"HateCheck macro-F1 >= 0.70 (is {hc['macro_f1']:.3f}) with <= 30% of non-hateful flagged "
+                f"(is {100 * hc['nothate_flagged']:.1f}%)",
+                hc["macro_f1"] >= 0.70 and hc["nothate_flagged"] <= 0.30,
+            )
+        )
+    if "ethos_binary" in sets:
+        f1 = sets["ethos_binary"]["macro_f1"]
+        out.append((f"ETHOS macro-F1 >= 0.72 (is {f1:.3f})", f1 >= 0.72))
+    for name, v2 in V2_TEST_MACRO_F1.items():
+        if name in sets:
+            f1 = sets[name]["macro_f1"]
+            out.append((f"{name} macro-F1 >= v2 - 0.02 = {v2 - 0.02:.3f} (is {f1:.3f})", f1 >= v2 - 0.02))
+    return out
+
+
 def evaluate(data_dir: Path, model: Scorer) -> dict[str, Any]:
+    splits = training_splits(data_dir)
     sets: list[ds.Part] = [
         ds.hatecheck(data_dir),
         ds.ethos(data_dir),
         ds.stormfront_test(data_dir),
-        ds.davidson(data_dir)["test"],
-        ds.hatemoji(data_dir)["test"],
-        ds.toxigen(data_dir)["test"],
+        *(parts["test"] for parts in splits.values()),
     ]
     report: dict[str, Any] = {"model_id": model.model_id, "sets": {}, "hatecheck_functionalities": {}}
+    # Development parts: the threshold was chosen on these, so only the share flagged is reported.
+    report["dev_parts"] = {}
+    for parts in splits.values():
+        dev = parts["dev"]
+        pred = score(model, dev.texts) >= 0.5
+        report["dev_parts"][dev.name] = {
+            "n": len(dev),
+            "hate_share": float(dev.labels.mean()),
+            "flagged": float(pred.mean()),
+            "nothate_flagged": float(pred[dev.labels == 0].mean()),
+        }
     for part in sets:
         p = score(model, part.texts)
         report["sets"][part.name] = metrics(part.labels, p)
@@ -139,10 +199,23 @@ def print_report(report: dict[str, Any]) -> None:
             f"best macro-F1 {ceiling['best_macro_f1']:.3f} ({100 * ceiling['best_nothate_flagged']:.1f}% FP); "
             f"best with <= 30% FP {ceiling['best_macro_f1_flagging_at_most_30pct']:.3f}"
         )
+    dev_parts = report.get("dev_parts")
+    if dev_parts:
+        print()
+        print(f"Development parts (selection data, not test scores):\n{'dev part':28} {'n':>6} {'hate%':>6} {'flag%':>6} {'FP%':>6}")
+        for name, m in dev_parts.items():
+            print(
+                f"{name:28} {m['n']:6d} {100 * m['hate_share']:6.1f} {100 * m['flagged']:6.1f} "
+                f"{100 * m['nothate_flagged']:6.1f}"
+            )
     print()
     print(f"HateCheck per functionality:\n{'functionality':34} {'gold':12} {'n':>4} {'acc':>6} {'flag%':>6}")
     for func, m in report["hatecheck_functionalities"].items():
         print(f"{func:34} {m['gold']:12} {m['n']:4d} {m['accuracy']:6.3f} {100 * m['flagged']:6.1f}")
+    print()
+    print("Goals (issue #15):")
+    for text, met in goals(report):
+        print(f"  [{'met' if met else 'MISSED'}] {text}")
 
 
 def emit(report: dict[str, Any], as_json: bool) -> None:

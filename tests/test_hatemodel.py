@@ -168,7 +168,7 @@ def test_shipped_model_file_is_small_and_loads_fast() -> None:
     t0 = time.perf_counter()
     model = load()
     assert time.perf_counter() - t0 < 0.5
-    assert model.model_id == "devtools/hate-static-lr-v2"
+    assert model.model_id == "devtools/hate-static-lr-v3"
 
 
 def test_shipped_model_classify_shape_and_order(shipped: HateModel) -> None:

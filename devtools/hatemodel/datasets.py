@@ -15,11 +15,27 @@ Splits (all deterministic):
   (15%, stratified, seed 42) into ``fit`` and ``dev`` for ``devtools.ceiling_probe
   --with-stormfront`` only; the shipped model never sees Stormfront (CC BY-SA, see MODEL.md).
 - hatecheck, ethos_binary: evaluation only, never used for training or selection.
+
+New in v3 (each folder's README gives licence, citation and label mapping). Before splitting,
+each of these sources drops exact duplicates (after ``normalize``) inside itself and any text that
+also occurs in another source's held-out or evaluation data (``exclude``: Davidson, the ToxiGen
+seed sentences, HateCheck, ETHOS and Stormfront texts; labels are never read for this). Then a
+stratified 20% ``test`` part is held out (seed 42) and the 80% ``train`` is cut again (15%,
+stratified, seed 42) into ``fit`` and ``dev``. ``groups`` keeps each source's finer label.
+- toxigen_annotated: ``label`` hate / nothate; the 1,951 "ambiguous" rows (human toxicity
+  between 2 and 4) are dropped.
+- sbic_devtest: SBIC's dev and tst files pooled; ``hate`` -> 1, ``offensive_not_group`` and
+  ``nothate`` -> 0. Its Stormfront rows (evaluation data) and its ``t/davidson`` rows (tweets of
+  davidson2017, whose 30% test part is held out) are dropped before anything else.
+- hickey_counterspeech: ``label_binary`` (hate -> 1; "other" and counter-speech -> 0); the dev
+  cut is 20% of ``train`` because the set is small.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,3 +147,79 @@ def stormfront(data_dir: Path) -> dict[str, Part]:
 
 def stormfront_test(data_dir: Path) -> Part:
     return _part("stormfront/test", *_stormfront_split(_stormfront_csv(data_dir), "test"))
+
+
+# --- v3 sources ---------------------------------------------------------------------------------
+
+_NON_WORD = re.compile(r"\W+")
+TEST_SHARE = 0.2
+DEV_SHARE = 0.15
+
+
+def normalize(text: str) -> str:
+    """Lowercased words joined by single spaces: the key for duplicate checks."""
+    return _NON_WORD.sub(" ", str(text).lower()).strip()
+
+
+def exclusion_texts(data_dir: Path) -> set[str]:
+    """Normalised texts the v3 sources must not train on (held-out or evaluation data elsewhere).
+
+    Only texts are read; no label of an evaluation set is used. Missing folders are skipped.
+    """
+    files: list[tuple[Path, str, str]] = [
+        (data_dir / "davidson2017" / "labeled_data.csv", "tweet", ","),
+        (data_dir / "toxigen_seeds" / "toxigen_seed_sentences.csv", "text", ","),
+        (data_dir / "hatecheck" / "test_suite_cases.csv", "test_case", ","),
+        (data_dir / "ethos_binary" / "Ethos_Dataset_Binary.csv", "comment", ";"),
+        (data_dir / "stormfront_degibert2018" / "stormfront.csv", "text", ","),
+    ]
+    out: set[str] = set()
+    for path, column, sep in files:
+        if path.is_file():
+            out.update(normalize(t) for t in pd.read_csv(path, sep=sep)[column])
+    return out
+
+
+def _dedupe(df: pd.DataFrame, column: str, exclude: Iterable[str]) -> pd.DataFrame:
+    """Drop empty texts, in-source duplicates (first kept) and texts found in ``exclude``."""
+    keys = df[column].map(normalize)
+    banned = set(exclude)
+    keep = (keys != "") & ~keys.duplicated() & ~keys.isin(banned)
+    return df[keep.to_numpy()]
+
+
+def _split_v3(
+    name: str, texts: pd.Series, labels: pd.Series, groups: pd.Series, dev_share: float = DEV_SHARE
+) -> dict[str, Part]:
+    """Stratified (by ``groups``) test / fit / dev cuts; see the module docstring."""
+    idx = np.arange(len(texts))
+    strata = groups.astype(str).to_numpy()
+    i_train, i_test = train_test_split(idx, test_size=TEST_SHARE, random_state=SEED, stratify=strata)
+    i_fit, i_dev = train_test_split(i_train, test_size=dev_share, random_state=SEED, stratify=strata[i_train])
+    out = {}
+    for key, rows in (("train", i_train), ("fit", i_fit), ("dev", i_dev), ("test", i_test)):
+        out[key] = _part(f"{name}/{key}", texts.iloc[rows], labels.iloc[rows].to_numpy(), groups.iloc[rows])
+    return out
+
+
+def toxigen_annotated(data_dir: Path, exclude: Iterable[str] = ()) -> dict[str, Part]:
+    df = pd.read_csv(data_dir / "toxigen_annotated" / "toxigen_annotated_train_8960.csv")
+    df = _dedupe(df[df.label.isin(["hate", "nothate"])], "text", exclude)
+    return _split_v3("toxigen_annotated", df.text, (df.label == "hate").astype(int), df.label)
+
+
+SBIC_DROPPED_SOURCES = ("Stormfront", "t/davidson")
+
+
+def sbic(data_dir: Path, exclude: Iterable[str] = ()) -> dict[str, Part]:
+    df = pd.read_csv(data_dir / "sbic_devtest" / "sbic_devtest_normalized.csv")
+    df = _dedupe(df[~df.dataSource.isin(SBIC_DROPPED_SOURCES)], "post", exclude)
+    return _split_v3("sbic_devtest", df.post, (df.label == "hate").astype(int), df.label)
+
+
+def hickey(data_dir: Path, exclude: Iterable[str] = ()) -> dict[str, Part]:
+    df = pd.read_csv(data_dir / "hickey_counterspeech" / "hickey2025_validation_normalized.csv")
+    df = _dedupe(df, "text", exclude)
+    # 3-way ``class`` (other / hate / counter) as the group. A 20% dev cut keeps ~12 hate rows in it.
+    labels = (df.label_binary == "hate").astype(int)
+    return _split_v3("hickey_counterspeech", df.text, labels, df["class"], dev_share=0.2)
