@@ -80,7 +80,7 @@ def workloads(runs: Mapping[str, Any]) -> dict[str, Any]:
                         link_id=d["link_id"], parent_id=d["parent_id"], ingested_at=time.time()) for d in docs]
     now = time.time()
     pipeline_items = [_ddb_kb({k: Decimal(str(v)) if isinstance(v, float) else v for k, v in to_item(
-        LabeledComment(c, Prediction("nothate", 0.912345, "devtools/hate-static-lr-v2"), now), 30).items()})
+        LabeledComment(c, Prediction("nothate", 0.912345, "devtools/hate-static-lr-v3"), now), 30).items()})
         for c in comments]
     seed_items = [_ddb_kb({"comment_id": c.id, "subreddit": c.subreddit, "body": c.body,
                            "created_utc": Decimal(str(c.created_utc)), "label": "nothate",

@@ -202,7 +202,10 @@ def print_report(report: dict[str, Any]) -> None:
     dev_parts = report.get("dev_parts")
     if dev_parts:
         print()
-        print(f"Development parts (selection data, not test scores):\n{'dev part':28} {'n':>6} {'hate%':>6} {'flag%':>6} {'FP%':>6}")
+        print(
+            "Development parts (the threshold was chosen on these; a model refit on fit + dev has seen them):\n"
+            f"{'dev part':28} {'n':>6} {'hate%':>6} {'flag%':>6} {'FP%':>6}"
+        )
         for name, m in dev_parts.items():
             print(
                 f"{name:28} {m['n']:6d} {100 * m['hate_share']:6.1f} {100 * m['flagged']:6.1f} "

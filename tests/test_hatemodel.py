@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -194,6 +195,19 @@ def test_shipped_model_has_static_word_vectors() -> None:
         assert len(vocab) > 20_000 and np.all(data["emb_weight"] > 0)
     # Encoder whole words the training texts may never contain are covered too.
     assert {"muslims", "immigrants", "wonderful"} <= vocab
+
+
+def test_shipped_model_records_its_data_and_dev_chosen_threshold() -> None:
+    with np.load(DEFAULT_MODEL_PATH, allow_pickle=False) as data:
+        meta = dict(zip(data["metadata_keys"].tolist(), data["metadata_values"].tolist(), strict=True))
+    for source in ("toxigen_annotated", "sbic_devtest", "hickey_counterspeech"):
+        assert source in meta["trained_on"]
+    assert "without Stormfront" in meta["trained_on"]
+    assert float(meta["threshold_prior"]) == pytest.approx(0.05)
+    assert 0.2 <= float(meta["threshold_folded_into_intercept"]) <= 0.95
+    dev = json.loads(meta["dev"])  # per dev part: weighted and plain macro-F1 and shares flagged
+    assert set(dev) == {"davidson", "hatemoji", "toxigen", "toxigen_annotated", "sbic", "hickey"}
+    assert all(0.0 <= d["flagged"] <= 1.0 for d in dev.values())
 
 
 def test_shipped_model_benign_texts_are_not_hate(shipped: HateModel) -> None:
