@@ -35,3 +35,22 @@ def test_best_macro_f1_perfect_ranking_and_cap() -> None:
     got, flagged = best_macro_f1(y, np.array([0.9, 0.8, 0.2, 0.1]), 0.0)
     assert flagged == 0.0
     assert got == pytest.approx(f1_score(y, np.zeros(4, int), average="macro", zero_division=0))
+
+
+def test_goals_need_both_hatecheck_conditions_and_compare_held_out_parts_to_v2() -> None:
+    from devtools.evaluate_model import V2_TEST_MACRO_F1, goals  # noqa: PLC0415
+
+    def report(hc_f1: float, hc_fp: float, sbic: float) -> dict[str, object]:
+        return {
+            "sets": {
+                "hatecheck": {"macro_f1": hc_f1, "nothate_flagged": hc_fp},
+                "ethos_binary": {"macro_f1": 0.72},
+                "sbic_devtest/test": {"macro_f1": sbic},
+            }
+        }
+
+    v2 = V2_TEST_MACRO_F1["sbic_devtest/test"]
+    met = [ok for _, ok in goals(report(0.70, 0.30, v2 - 0.02))]
+    assert met == [True, True, True]
+    assert [ok for _, ok in goals(report(0.75, 0.31, v2 - 0.021))] == [False, True, False]  # FP cap and v2 - 0.02
+    assert [ok for _, ok in goals(report(0.69, 0.10, v2))] == [False, True, True]
