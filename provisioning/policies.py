@@ -13,17 +13,42 @@ if TYPE_CHECKING:
     from .endpoint import ModelSpec
 
 POLICY_VERSION = "2012-10-17"
+FIREHOSE_SERVICE = "firehose.amazonaws.com"
+SAGEMAKER_SERVICE = "sagemaker.amazonaws.com"
 
 
 def statement(sid: str, actions: Sequence[str], resources: Sequence[str]) -> dict[str, Any]:
     return {"Sid": sid, "Effect": "Allow", "Action": list(actions), "Resource": list(resources)}
 
 
-def trust_policy(service: str) -> dict[str, Any]:
-    return {
-        "Version": POLICY_VERSION,
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
-    }
+def trust_policy(service: str, condition: dict[str, Any] | None = None) -> dict[str, Any]:
+    statement: dict[str, Any] = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+    if condition:
+        statement["Condition"] = condition
+    return {"Version": POLICY_VERSION, "Statement": [statement]}
+
+
+def firehose_trust_policy(names: Names) -> dict[str, Any]:
+    """Only Firehose acting for a stream of *this* account may assume the role (confused deputy).
+
+    Firehose's guide ("Allow Firehose to assume an IAM role") documents ``sts:ExternalId``
+    set to the stream owner's account id; it does not document sending ``aws:SourceAccount``.
+    A StringEquals on a key the service leaves out would refuse every delivery, so that key
+    is checked only if present; the ExternalId is always required.
+    """
+    return trust_policy(FIREHOSE_SERVICE, {
+        "StringEquals": {"sts:ExternalId": names.account},
+        "StringEqualsIfExists": {"aws:SourceAccount": names.account},
+    })
+
+
+def sagemaker_trust_policy(names: Names) -> dict[str, Any]:
+    """Only SageMaker acting for a resource of this account and region (SageMaker's guide,
+    "Cross-service confused deputy prevention", recommends both keys for inference roles)."""
+    return trust_policy(SAGEMAKER_SERVICE, {
+        "StringEquals": {"aws:SourceAccount": names.account},
+        "ArnLike": {"aws:SourceArn": names.arn("sagemaker", "*")},
+    })
 
 
 def firehose_role_policy(names: Names) -> dict[str, Any]:

@@ -6,10 +6,11 @@ import json
 from typing import Any
 
 from .common import APP_NAME, Context, Outcome, Status, as_json
+from .policies import FIREHOSE_SERVICE, SAGEMAKER_SERVICE
+
+__all__ = ["FIREHOSE_SERVICE", "SAGEMAKER_SERVICE", "apply", "delete"]
 
 KIND = "IAM role"
-FIREHOSE_SERVICE = "firehose.amazonaws.com"
-SAGEMAKER_SERVICE = "sagemaker.amazonaws.com"
 
 
 def policy_name(role: str) -> str:

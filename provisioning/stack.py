@@ -14,14 +14,14 @@ def deploy(ctx: Context) -> list[Outcome]:
     ctx.out(banner + (" (dry run: nothing will be changed)" if dry else ""))
     spec = endpoint.model_spec(ctx)
     bucket.apply(ctx)
-    roles.apply(ctx, names.firehose_role, policies.trust_policy(roles.FIREHOSE_SERVICE),
+    roles.apply(ctx, names.firehose_role, policies.firehose_trust_policy(names),
                 policies.firehose_role_policy(names), roles.FIREHOSE_SERVICE)
     stream.apply(ctx)
     table.apply(ctx)
     _, reddit_needs_values = secrets.apply_reddit(ctx)
     secrets.apply_cursor(ctx)
     if opts.role_arn is None:
-        roles.apply(ctx, names.sagemaker_role, policies.trust_policy(roles.SAGEMAKER_SERVICE),
+        roles.apply(ctx, names.sagemaker_role, policies.sagemaker_trust_policy(names),
                     policies.sagemaker_role_policy(names, spec), roles.SAGEMAKER_SERVICE)
     endpoint.apply(ctx, spec)
     chalice_config.apply(ctx, config)

@@ -57,3 +57,30 @@ def test_lambda_policies_name_exact_resources() -> None:
             assert all("*" not in action for action in statement["Action"])
             assert "*" not in statement["Resource"]
     assert policies.policy_file_name("dev", "ingest") == "policy-dev-ingest.json"
+
+
+def test_trust_policies_are_bound_to_this_account() -> None:
+    """Issue 12 item 8: a bare service principal lets that service assume the role for anyone's resource."""
+    names = Names("p", "dev", "123456789012", "eu-west-1")
+    [firehose] = policies.firehose_trust_policy(names)["Statement"]
+    assert firehose["Principal"] == {"Service": "firehose.amazonaws.com"}
+    assert firehose["Condition"]["StringEquals"] == {"sts:ExternalId": "123456789012"}
+    assert firehose["Condition"]["StringEqualsIfExists"] == {"aws:SourceAccount": "123456789012"}
+    [sagemaker] = policies.sagemaker_trust_policy(names)["Statement"]
+    assert sagemaker["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    assert sagemaker["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"},
+                                      "ArnLike": {"aws:SourceArn": "arn:aws:sagemaker:eu-west-1:123456789012:*"}}
+
+
+def test_a_role_created_without_conditions_is_updated_in_place(ctx: Context, lines: list[str]) -> None:
+    """A stack deployed before the conditions existed gets them by UpdateAssumeRolePolicy, nothing recreated."""
+    iam = boto3.client("iam", region_name=REGION)
+    old_trust, policy = policies.trust_policy(roles.FIREHOSE_SERVICE), policies.firehose_role_policy(ctx.names)
+    roles.apply(ctx, ROLE, old_trust, policy, roles.FIREHOSE_SERVICE)
+    created = iam.get_role(RoleName=ROLE)["Role"]["RoleId"]
+    wanted = policies.firehose_trust_policy(ctx.names)
+    [outcome] = roles.apply(ctx, ROLE, wanted, policy, roles.FIREHOSE_SERVICE)
+    assert outcome.status is Status.UPDATED and outcome.detail == "trust policy"
+    role = iam.get_role(RoleName=ROLE)["Role"]
+    assert role["RoleId"] == created and as_json(role["AssumeRolePolicyDocument"]) == wanted
+    assert [o.status for o in roles.apply(ctx, ROLE, wanted, policy, roles.FIREHOSE_SERVICE)] == [Status.UNCHANGED]
