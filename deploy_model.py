@@ -38,6 +38,7 @@ from provisioning.common import (
     DEFAULT_PY_VERSION,
     DEFAULT_PYTORCH_VERSION,
     DEFAULT_TRANSFORMERS_VERSION,
+    LOCAL_STAGE,
     POWERTOOLS_LAYER_VERSION,
     REDDIT_ENV,
     Context,
@@ -61,6 +62,19 @@ def _int_in(low: int, high: int, step: int = 1) -> Callable[[str], int]:
         if not low <= value <= high or (value - low) % step:
             allowed = f"{low}..{high}" + (f" in steps of {step}" if step > 1 else "")
             raise argparse.ArgumentTypeError(f"must be {allowed}, got {value}")
+        return value
+
+    return parse
+
+
+def _float_in(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {low:g}..{high:g}, got {value:g}")
         return value
 
     return parse
@@ -175,7 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--powertools-layer-version", default=POWERTOOLS_LAYER_VERSION, type=_int_in(1, 10_000),
         help="version of AWS's public AWSLambdaPowertoolsPythonV3-python311-x86_64 layer the functions use")
-    add("--api-auth", choices=cfg.API_AUTH_MODES, help="REST API auth (default: api_key for prod, none otherwise)")
+    add("--api-auth", choices=cfg.API_AUTH_MODES,
+        help=f"REST API auth (default: api_key, none only for the offline {LOCAL_STAGE!r} stage)")
+    add("--api-key", action="store_true",
+        help="run after `chalice deploy`: create or update the stage's throttled usage plan and API key")
+    add("--rest-api-id", type=_matching(r"[a-z0-9]{10}", "REST API id"),
+        help="with --api-key: the REST API (default: from .chalice/deployed/<stage>.json, or the only one)")
+    add("--api-rate", default=10.0, type=_float_in(0.1, 10_000), help="with --api-key: requests per second")
+    add("--api-burst", default=20, type=_int_in(1, 5000), help="with --api-key: burst size")
     add("--dry-run", action="store_true", help="print the plan; only describe/get/list calls are made")
     add("--no-wait", dest="wait", action="store_false", help="do not wait for the endpoint to be InService")
     add(
@@ -199,6 +220,8 @@ def parse_options(argv: Sequence[str] | None, environ: Mapping[str, str] | None 
     if any(values) and not all(values):
         parser.error("set all of " + ", ".join(REDDIT_ENV) + " or none of them")
     reddit = RedditCredentials(*values) if all(values) else None
+    if args.api_key and args.teardown:
+        parser.error("--api-key and --teardown exclude each other (--teardown removes the key too)")
     return Options(
         stage=args.stage,
         region=args.region,
@@ -217,7 +240,7 @@ def parse_options(argv: Sequence[str] | None, environ: Mapping[str, str] | None 
         dry_run=args.dry_run,
         wait=args.wait,
         config_path=args.config,
-        api_auth=args.api_auth or ("api_key" if args.stage == "prod" else "none"),
+        api_auth=args.api_auth or ("none" if args.stage == LOCAL_STAGE else "api_key"),
         transformers_version=args.transformers_version,
         pytorch_version=args.pytorch_version,
         py_version=args.py_version,
@@ -225,16 +248,25 @@ def parse_options(argv: Sequence[str] | None, environ: Mapping[str, str] | None 
         teardown=args.teardown,
         reddit=reddit,
         powertools_layer_version=args.powertools_layer_version,
+        api_key=args.api_key,
+        rest_api_id=args.rest_api_id,
+        api_rate=args.api_rate,
+        api_burst=args.api_burst,
     )
 
 
 def main(argv: Sequence[str] | None = None, *, session: boto3.Session | None = None) -> int:
     options = parse_options(argv)
+    if options.api_auth == "none" and options.stage != LOCAL_STAGE and not options.api_key:
+        print(f"warning: --api-auth none: the REST API of stage {options.stage!r} will answer anyone on the "
+              "internet, including the authors it labels hate", file=sys.stderr)
     session = session or boto3.Session(region_name=options.region)
     try:
         ctx = Context(session, options)
         if options.teardown:
             stack.teardown(ctx)
+        elif options.api_key:
+            stack.api_access(ctx)
         else:
             stack.deploy(ctx)
     except DeployError as exc:

@@ -19,9 +19,11 @@ from botocore.exceptions import ClientError
 from chalicelib import config as cfg
 
 if TYPE_CHECKING:
+    from mypy_boto3_apigateway import APIGatewayClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_firehose import FirehoseClient
     from mypy_boto3_iam import IAMClient
+    from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sagemaker import SageMakerClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -38,6 +40,8 @@ DEFAULT_PYTORCH_VERSION = "2.6.0"
 DEFAULT_PY_VERSION = "py312"
 REDDIT_ENV = ("REDDIT_CLIENT_ID", "REDDIT_CLIENT_SECRET", "REDDIT_USER_AGENT")
 REDDIT_KEYS = ("client_id", "client_secret", "user_agent")
+#: The offline stage (moto); the only one whose REST API may stay open by default.
+LOCAL_STAGE = "local"
 # Powertools comes from AWS's own public Lambda layer, not from the deployment
 # zip (it is 7.6 MB unpacked; the zip stays under 1 MB). Version 27 of the V3
 # layer is listed in the Powertools for AWS Lambda (Python) docs, "Lambda Layer".
@@ -112,6 +116,10 @@ class Options:
     teardown: bool = False
     reddit: RedditCredentials | None = None
     powertools_layer_version: int = POWERTOOLS_LAYER_VERSION
+    api_key: bool = False
+    rest_api_id: str | None = None
+    api_rate: float = 10.0
+    api_burst: int = 20
 
     @property
     def policy_dir(self) -> Path:
@@ -164,6 +172,14 @@ class Names:
     def cursor_secret(self) -> str:
         return f"{self.prefix}/{self.stage}/api-cursor-key"
 
+    @property
+    def usage_plan(self) -> str:
+        return f"{self.base}-api"
+
+    @property
+    def api_key(self) -> str:
+        return f"{self.base}-api-key"
+
     def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
         return (
             f"arn:{self.partition}:{service}:{self.region if region else ''}:"
@@ -207,7 +223,7 @@ def error_code(exc: ClientError) -> str:
 
 def is_not_found(exc: ClientError) -> bool:
     code = error_code(exc)
-    if code in {"ResourceNotFoundException", "NoSuchEntity", "404", "NoSuchBucket", "NotFound"}:
+    if code in {"ResourceNotFoundException", "NoSuchEntity", "404", "NoSuchBucket", "NotFound", "NotFoundException"}:
         return True
     # SageMaker reports a missing endpoint/model/config as a ValidationException.
     message = str(exc.response.get("Error", {}).get("Message", ""))
@@ -287,6 +303,14 @@ class Context:
     @property
     def sagemaker(self) -> SageMakerClient:
         return cast("SageMakerClient", self.client("sagemaker"))
+
+    @property
+    def apigateway(self) -> APIGatewayClient:
+        return cast("APIGatewayClient", self.client("apigateway"))
+
+    @property
+    def lambda_(self) -> LambdaClient:
+        return cast("LambdaClient", self.client("lambda"))
 
     @property
     def sts(self) -> STSClient:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from . import bucket, chalice_config, endpoint, policies, roles, secrets, stream, table
+from chalicelib import config as cfg
+
+from . import api_key, bucket, chalice_config, endpoint, policies, roles, secrets, stream, table
 from .common import Context, DeployError, Outcome, Status
 
 
@@ -52,6 +54,22 @@ def summary(ctx: Context, reddit_needs_values: bool) -> None:
     ctx.out(f"  {step}. chalice deploy --stage {stage}")
 
 
+def api_access(ctx: Context) -> list[Outcome]:
+    """After `chalice deploy`: the stage's usage plan and API key (only meaningful with API_AUTH=api_key)."""
+    opts = ctx.options
+    config = chalice_config.ChaliceConfig(opts.config_path)
+    env = config.stage(opts.stage).get("environment_variables", {})
+    ctx.out(f"Stage {opts.stage!r}: API key access, account {ctx.names.account}, region {ctx.region}"
+            + (" (dry run: nothing will be changed)" if ctx.dry_run else ""))
+    if env.get(cfg.ENV_API_AUTH) != "api_key":
+        ctx.out(f"  note: the stage's {cfg.ENV_API_AUTH} is {env.get(cfg.ENV_API_AUTH)!r}, so API Gateway will not "
+                "ask for this key; deploy the stage with --api-auth api_key")
+    outcomes = api_key.apply(ctx, config.data)
+    if ctx.dry_run:
+        ctx.out("dry run: nothing was changed; run again without --dry-run to apply")
+    return outcomes
+
+
 def teardown(ctx: Context) -> list[Outcome]:
     names = ctx.names
     ctx.out(
@@ -61,6 +79,7 @@ def teardown(ctx: Context) -> list[Outcome]:
     bucket_exists = bucket.exists(ctx)
     if bucket_exists and not ctx.options.force and bucket.has_objects(ctx):
         raise DeployError(f"bucket {names.bucket} still holds objects; re-run with --force to empty and delete it")
+    api_key.delete(ctx)
     endpoint.delete(ctx)
     roles.delete(ctx, names.sagemaker_role)
     stream.delete(ctx)

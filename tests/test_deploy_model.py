@@ -163,7 +163,7 @@ def test_config_keeps_other_keys(session: boto3.Session, cfg_path: Path) -> None
     assert env["REDDIT_OAUTH_URL"] == "http://127.0.0.1:9/"
     assert set(chalice_config.OWNED_ENV_KEYS) <= set(env)
     assert env[config.ENV_SUBREDDITS] == "news,worldnews" and env[config.ENV_BATCH_SIZE] == "64"
-    assert env[config.ENV_API_AUTH] == "none"  # the default for a non-prod stage wins over the old value
+    assert env[config.ENV_API_AUTH] == "api_key"  # every AWS stage defaults to keys, over the old value
     settings = config.load(env)  # the app can read what was written
     assert (settings.bucket, settings.table, settings.stream, settings.endpoint_name) == (
         BUCKET, TABLE, STREAM, ENDPOINT)
@@ -453,3 +453,43 @@ def test_lambda_concurrency_follows_the_endpoint_concurrency() -> None:
     assert chalice_config.classify_concurrency(common.Options(stage="dev", region="x", max_concurrency=2)) == 2
     local = json.loads((REPO / ".chalice" / "config.json").read_text())["stages"]["local"]["lambda_functions"]
     assert local["ingest"]["reserved_concurrency"] == 1 and local["classify"]["reserved_concurrency"] == 1
+
+
+def test_every_aws_stage_defaults_to_api_keys_and_none_is_a_loud_choice(
+        session: boto3.Session, cfg_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 12 item 7: `dev` on real API Gateway used to be open to anyone."""
+    assert common.Options(stage="dev", region=REGION).api_auth == "none"  # the dataclass default is not the CLI's
+    for stage, wanted in (("dev", "api_key"), ("staging", "api_key"), ("local", "none")):
+        options = deploy_model.parse_options(["--stage", stage], environ={})
+        assert options.api_auth == wanted, stage
+    assert run(session, cfg_path, "--dry-run") == 0
+    assert "warning" not in capsys.readouterr().err
+    assert run(session, cfg_path, "--api-auth", "none") == 0
+    err = capsys.readouterr().err
+    assert "warning: --api-auth none" in err and "'dev'" in err
+    env = json.loads(cfg_path.read_text())["stages"]["dev"]["environment_variables"]
+    assert env[config.ENV_API_AUTH] == "none"
+
+
+def test_api_key_command_after_chalice_deploy_and_teardown_removes_it(
+        session: boto3.Session, cfg_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(session, cfg_path, "--no-wait") == 0
+    apigw = client("apigateway")
+    api_id = apigw.create_rest_api(name="reddit-hate-watch")["id"]  # what `chalice deploy` creates
+    root = apigw.get_resources(restApiId=api_id)["items"][0]["id"]
+    apigw.put_method(restApiId=api_id, resourceId=root, httpMethod="GET", authorizationType="NONE")
+    apigw.put_integration(restApiId=api_id, resourceId=root, httpMethod="GET", type="MOCK")
+    apigw.create_deployment(restApiId=api_id, stageName="api")
+    capsys.readouterr()
+    assert run(session, cfg_path, "--api-key") == 0
+    out = capsys.readouterr().out
+    assert re.search(r"API usage plan +reddit-hate-dev-api +created \(10 req/s, burst 20", out)
+    [key] = apigw.get_api_keys(includeValues=True)["items"]
+    assert key["value"] not in out and "note:" not in out  # the dev stage asks for keys now
+    assert run(session, cfg_path, "--api-key") == 0
+    assert " created" not in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        run(session, cfg_path, "--api-key", "--teardown")
+    assert exc.value.code == 2
+    assert run(session, cfg_path, "--teardown", "--force") == 0
+    assert apigw.get_usage_plans()["items"] == [] and apigw.get_api_keys()["items"] == []
