@@ -46,6 +46,12 @@ class CommentSource(Protocol):
     ) -> FetchResult: ...
 
 
+#: One ingestion run at a time, whatever Lambda's concurrency: two overlapping runs would
+#: read the same checkpoints and deliver the same comments twice.
+INGEST_LEASE = "ingest"
+INGEST_BUSY = "another ingestion run is in progress"
+
+
 @dataclass
 class Ingestor:
     """Reads each subreddit back to its checkpoint and delivers to Firehose."""
@@ -56,8 +62,23 @@ class Ingestor:
     subreddits: Sequence[str]
     max_per_run: int
     reserve_ms: int = INGEST_RESERVE_MS
+    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def run(self, deadline: Deadline) -> list[IngestReport]:
+        """Ingest under the lease ``ingest``; a run that finds it taken reads nothing and says so."""
+        # The holder cannot outlive its own remaining time, so neither does the lease: a run
+        # killed by the Lambda timeout blocks the next schedule for at most the margin.
+        seconds = min(LEASE_SECONDS, deadline.remaining_ms() // 1000 + LEASE_MARGIN_SECONDS)
+        if not self.repository.acquire_lease(INGEST_LEASE, self.owner, seconds):
+            # Not an error: the running one delivers these subreddits; the next schedule resumes.
+            log.warning("ingest lease held by another run, skipping this run", extra={"lease": INGEST_LEASE})
+            return [IngestReport(s, 0, 0, gap=False, skipped_reason=INGEST_BUSY) for s in self.subreddits]
+        try:
+            return self._run(deadline)
+        finally:
+            self.repository.release_lease(INGEST_LEASE, self.owner)
+
+    def _run(self, deadline: Deadline) -> list[IngestReport]:
         # One BatchGetItem for every checkpoint, one delivery for all subreddits
         # (PutRecordBatch packs up to 500 records whatever their subreddit), one
         # BatchWriteItem for the checkpoints that may move.

@@ -22,6 +22,7 @@ from .common import (
     Status,
     render_json,
 )
+from .concurrency import choose, classify_concurrency
 from .policies import lambda_policies, policy_file_name
 
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"
@@ -52,17 +53,6 @@ def powertools_layer_arn(region: str, version: int = POWERTOOLS_LAYER_VERSION) -
     """The managed Powertools layer for python3.11 on x86_64 in ``region`` (aws partition)."""
     return (f"arn:aws:lambda:{region}:{POWERTOOLS_LAYER_ACCOUNT}:layer:"
             f"AWSLambdaPowertoolsPythonV3-python311-x86_64:{version}")
-
-
-def classify_concurrency(options: Options) -> int:
-    """Endpoint requests in flight per classify Lambda; more than MaxConcurrency would be throttled."""
-    return min(4, options.max_concurrency)
-
-
-def reserved_concurrency(options: Options) -> dict[str, int]:
-    """Lambda concurrency caps: one ingest run at a time (overlapping runs would read the
-    same checkpoint and resend), and no more classify Lambdas than the endpoint can serve."""
-    return {"ingest": 1, "classify": max(1, options.max_concurrency // classify_concurrency(options))}
 
 
 def environment_variables(names: Names, options: Options) -> dict[str, str]:
@@ -123,8 +113,13 @@ class ChaliceConfig:
         functions = self._section(section, "lambda_functions")
         for function, file_name in policy_files.items():
             self._section(functions, function)["iam_policy_file"] = file_name
-        for function, concurrency in reserved.items():
-            self._section(functions, function)["reserved_concurrency"] = concurrency
+        for function in LAMBDA_FUNCTIONS:
+            # Without a key Chalice removes the function's reservation (DeleteFunctionConcurrency).
+            entry = self._section(functions, function)
+            if function in reserved:
+                entry["reserved_concurrency"] = reserved[function]
+            else:
+                entry.pop("reserved_concurrency", None)
 
     def remove(self, stage: str) -> None:
         """Drop the keys this script wrote for ``stage``; the stage itself stays."""
@@ -175,9 +170,11 @@ def apply(ctx: Context, chalice_config: ChaliceConfig) -> list[Outcome]:
         file_name = policy_file_name(opts.stage, function)
         outcomes.append(write(ctx, "Lambda policy", opts.policy_dir / file_name, render_json(policy)))
         files[function] = file_name
+    concurrency = choose(ctx)
     chalice_config.apply(opts.stage, environment_variables(ctx.names, opts), files,
-                         powertools_layer_arn(opts.region, opts.powertools_layer_version), reserved_concurrency(opts))
+                         powertools_layer_arn(opts.region, opts.powertools_layer_version), concurrency.reserved)
     outcomes.append(write(ctx, "Chalice config", opts.config_path, chalice_config.render()))
+    ctx.out(f"  {'Lambda concurrency':<22} {concurrency.describe()}")
     return outcomes
 
 

@@ -103,9 +103,11 @@ def lambda_policies(names: Names) -> dict[str, dict[str, Any]]:
         "ingest": [
             statement("RedditSecret", ["secretsmanager:GetSecretValue"], [names.secret_arn(names.reddit_secret)]),
             statement("Firehose", ["firehose:PutRecordBatch"], [names.stream_arn]),
+            # PutItem (conditional) takes the ingest lease, DeleteItem (conditional) releases it.
             statement(
                 "Checkpoints",
-                ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:PutItem"],
+                ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem",
+                 "dynamodb:PutItem"],
                 [table],
             ),
         ],

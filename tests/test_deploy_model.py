@@ -18,7 +18,7 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 import deploy_model
 from chalicelib import config, schema
-from provisioning import chalice_config, common
+from provisioning import chalice_config, common, concurrency
 
 REPO = Path(__file__).resolve().parents[1]
 ACCOUNT = "123456789012"  # moto's
@@ -170,7 +170,8 @@ def test_config_keeps_other_keys(session: boto3.Session, cfg_path: Path) -> None
     assert settings.reddit_secret_id == "reddit-hate/dev/reddit"
     assert {fn: entry["iam_policy_file"] for fn, entry in dev["lambda_functions"].items()} == {
         fn: f"policy-dev-{fn}.json" for fn in common.LAMBDA_FUNCTIONS}
-    assert dev["lambda_functions"]["ingest"]["reserved_concurrency"] == 1
+    # moto has no GetAccountSettings: with the account's concurrency unknown nothing is reserved.
+    assert "reserved_concurrency" not in dev["lambda_functions"]["ingest"]
     assert cfg_path.read_text().endswith("}\n")
 
 
@@ -448,11 +449,40 @@ def test_powertools_comes_from_the_managed_layer_of_the_region() -> None:
 def test_lambda_concurrency_follows_the_endpoint_concurrency() -> None:
     small = common.Options(stage="dev", region="us-east-1", max_concurrency=5)
     large = common.Options(stage="dev", region="us-east-1", max_concurrency=20)
-    assert chalice_config.reserved_concurrency(small) == {"ingest": 1, "classify": 1}
-    assert chalice_config.reserved_concurrency(large) == {"ingest": 1, "classify": 5}
-    assert chalice_config.classify_concurrency(common.Options(stage="dev", region="x", max_concurrency=2)) == 2
+    assert concurrency.reserved_concurrency(small) == {"ingest": 1, "classify": 1}
+    assert concurrency.reserved_concurrency(large) == {"ingest": 1, "classify": 5}
+    assert concurrency.classify_concurrency(common.Options(stage="dev", region="x", max_concurrency=2)) == 2
     local = json.loads((REPO / ".chalice" / "config.json").read_text())["stages"]["local"]["lambda_functions"]
-    assert local["ingest"]["reserved_concurrency"] == 1 and local["classify"]["reserved_concurrency"] == 1
+    assert all("reserved_concurrency" not in entry for entry in local.values())  # moto: limits unknown
+
+
+def answer_account_settings(session: boto3.Session, limit: int, unreserved: int) -> None:
+    """moto has no GetAccountSettings: answer it the way Lambda does."""
+    def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        return AWSResponse("https://lambda", 200, HTTPHeaders(), None), {
+            "AccountLimit": {"ConcurrentExecutions": limit, "UnreservedConcurrentExecutions": unreserved}}
+
+    session.events.register("before-call.lambda.GetAccountSettings", answer)  # type: ignore[arg-type]
+
+
+def test_a_small_account_gets_no_reservations_and_a_big_one_gets_them(
+        session: boto3.Session, cfg_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 12 item 2: any reservation in a 10-concurrency account makes `chalice deploy` fail."""
+    big = boto3.Session(region_name=REGION)
+    answer_account_settings(big, 1000, 1000)
+    assert deploy_model.main(["--stage", "dev", "--config", str(cfg_path), "--no-wait"], session=big) == 0
+    functions = json.loads(cfg_path.read_text())["stages"]["dev"]["lambda_functions"]
+    assert functions["ingest"]["reserved_concurrency"] == 1 and functions["classify"]["reserved_concurrency"] == 1
+    assert "ingest 1, classify 1 (account limit 1000, 1000 unreserved; 998 stay unreserved)" in capsys.readouterr().out
+    small = boto3.Session(region_name=REGION)
+    answer_account_settings(small, 10, 10)
+    assert deploy_model.main(["--stage", "dev", "--config", str(cfg_path), "--no-wait"], session=small) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"Chalice config +config.json +updated", out)
+    assert "none reserved (account limit 10, 10 unreserved; reserving 2 would leave 8, below AWS's minimum" in out
+    functions = json.loads(cfg_path.read_text())["stages"]["dev"]["lambda_functions"]
+    assert all("reserved_concurrency" not in entry for entry in functions.values())
+    assert all(entry["iam_policy_file"] for entry in functions.values())
 
 
 def test_every_aws_stage_defaults_to_api_keys_and_none_is_a_loud_choice(

@@ -12,7 +12,7 @@ from botocore.stub import ANY, Stubber
 
 from chalicelib.errors import ClassifierError, DeliveryError, ObjectBusy, StorageError, TimeBudgetExhausted
 from chalicelib.factory import Services
-from chalicelib.models import Checkpoint, Comment, LabeledComment, Prediction
+from chalicelib.models import Checkpoint, Comment, IngestReport, LabeledComment, Prediction
 from chalicelib.pipeline import Ingestor
 from chalicelib.reddit_source import FetchResult
 from chalicelib.repository import CommentRepository
@@ -200,7 +200,7 @@ def test_ingest_moves_checkpoints_only_past_delivered_comments(services: Service
 def test_ingest_stops_taking_subreddits_when_time_is_short(services: Services) -> None:
     source = FakeSource({s: FetchResult(s, [], gap=False) for s in ("a", "b", "c")})
     ingestor = Ingestor(source, FailingSink("none"), services.repository, ["a", "b", "c"], 100)
-    reports = ingestor.run(ShortDeadline([100_000, 1_000]))
+    reports = ingestor.run(ShortDeadline([100_000, 100_000, 1_000]))  # the first read sizes the ingest lease
     assert [r.subreddit for r in reports] == ["a"] and [s for s, _ in source.seen] == ["a"]
 
 
@@ -238,3 +238,50 @@ def test_counter_transaction_retries_with_the_same_token() -> None:
         CommentRepository(client, "t", NO_WAIT).add_counts(labeled)
         stub.assert_no_pending_responses()
     assert len(tokens) == 2 and tokens[0] == tokens[1]
+
+
+def test_two_overlapping_ingest_runs_cannot_both_proceed(services: Services) -> None:
+    """Issue 12 item 2: without reserved concurrency 1, the lease alone keeps runs apart."""
+    second_reports: list[IngestReport] = []
+
+    @dataclass
+    class OverlappingSource(FakeSource):
+        def fetch(self, subreddit: str, checkpoint: Checkpoint | None, limit: int, deadline: Any) -> FetchResult:
+            if not second_reports:  # a second Lambda starts while the first is reading
+                other = Ingestor(FakeSource({"a": FetchResult("a", [], gap=False)}), FailingSink("none"),
+                                 services.repository, ["a"], 100)
+                second_reports.extend(other.run(Unlimited()))
+                assert other.source.seen == []  # type: ignore[attr-defined]
+            return super().fetch(subreddit, checkpoint, limit, deadline)
+
+    first = Ingestor(OverlappingSource({"a": FetchResult("a", [], gap=False)}), FailingSink("none"),
+                     services.repository, ["a"], 100)
+    assert [r.skipped_reason for r in first.run(Unlimited())] == [None]
+    assert second_reports == [IngestReport("a", 0, 0, gap=False, skipped_reason="another ingestion run is in progress")]
+    # Released at the end (also after a failure), so the next scheduled run proceeds.
+    third = Ingestor(FakeSource({"a": FetchResult("a", [], gap=False)}), FailingSink("none"), services.repository,
+                     ["a"], 100)
+    assert [r.skipped_reason for r in third.run(Unlimited())] == [None]
+
+
+def test_the_ingest_lease_is_released_after_a_failed_delivery(services: Services) -> None:
+    comment = Comment("i1", "t1_i1", "bad", "u", "text", 1_790_000_001.0, "/r/bad/1", "t3_x", "t3_x")
+    failing = Ingestor(FakeSource({"bad": FetchResult("bad", [comment], gap=False)}), FailingSink("bad"),
+                       services.repository, ["bad"], 100)
+    with pytest.raises(DeliveryError):
+        failing.run(Unlimited())
+    assert services.repository.acquire_lease("ingest", "someone-else", 60)
+
+
+def test_the_ingest_lease_lasts_no_longer_than_the_run_can(services: Services, monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    taken: list[int] = []
+    real = services.repository.acquire_lease
+
+    def spy(name: str, owner: str, seconds: int) -> bool:
+        taken.append(seconds)
+        return real(name, owner, seconds)
+
+    monkeypatch.setattr(services.repository, "acquire_lease", spy)
+    Ingestor(FakeSource({}), FailingSink("none"), services.repository, [], 100).run(ShortDeadline([200_000]))
+    assert taken == [200 + 30]  # remaining time plus the clock-skew margin, not 16 minutes

@@ -74,7 +74,7 @@ def test_the_rest_api_is_found_from_chalices_record_or_refused_when_ambiguous(ct
     with pytest.raises(DeployError, match="run `chalice deploy --stage dev` first"):
         api_key.apply(ctx, CONFIG)
     first, second = rest_api(), rest_api()
-    with pytest.raises(DeployError, match="2 REST APIs are named 'reddit-hate-watch'.*--rest-api-id"):
+    with pytest.raises(DeployError, match=r"2 REST APIs are named 'reddit-hate-watch'.*--rest-api-id"):
         api_key.rest_api_id(ctx, CONFIG)
     deployed = ctx.options.policy_dir / "deployed" / "dev.json"
     deployed.parent.mkdir(parents=True)

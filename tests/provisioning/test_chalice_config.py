@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from provisioning import chalice_config
+from provisioning import chalice_config, concurrency
 from provisioning.common import Context, DeployError, Options, Status
 
 from .conftest import make_ctx
@@ -53,6 +53,6 @@ def test_dry_run_writes_no_file(aws: None, tmp_path: Path) -> None:
 
 
 def test_concurrency_follows_the_endpoint() -> None:
-    assert chalice_config.classify_concurrency(Options(stage="d", region="r", max_concurrency=2)) == 2
-    assert chalice_config.reserved_concurrency(Options(stage="d", region="r", max_concurrency=20)) == {
+    assert concurrency.classify_concurrency(Options(stage="d", region="r", max_concurrency=2)) == 2
+    assert concurrency.reserved_concurrency(Options(stage="d", region="r", max_concurrency=20)) == {
         "ingest": 1, "classify": 5}
