@@ -52,6 +52,8 @@ def summary(ctx: Context, reddit_needs_values: bool) -> None:
         )
         step += 1
     ctx.out(f"  {step}. chalice deploy --stage {stage}")
+    if ctx.options.api_auth == "api_key":
+        ctx.out(f"  {step + 1}. python deploy_model.py --stage {stage} --api-key   (usage plan + API key)")
 
 
 def api_access(ctx: Context) -> list[Outcome]:

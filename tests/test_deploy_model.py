@@ -124,6 +124,7 @@ def test_create_provisions_every_resource(session: boto3.Session, calls: CallLog
     assert set(placeholder) == {"client_id", "client_secret", "user_agent"}
     assert re.fullmatch(r"[0-9a-f]{64}", sm.get_secret_value(SecretId="reddit-hate/dev/api-cursor-key")["SecretString"])
     assert "put-secret-value --secret-id reddit-hate/dev/reddit" in out
+    assert "3. python deploy_model.py --stage dev --api-key" in out
 
     sagemaker = client("sagemaker")
     endpoint = sagemaker.describe_endpoint(EndpointName=ENDPOINT)

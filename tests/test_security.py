@@ -90,20 +90,23 @@ def test_unknown_auth_mode_fails_at_import(load_app: Callable[..., ModuleType]) 
         load_app(API_AUTH="sometimes")
 
 
-def test_prod_stage_requires_authentication_and_dev_stays_open(load_app: Callable[..., ModuleType]) -> None:
-    """What `chalice package/deploy --stage X` imports app.py with: the stage's environment variables."""
+def test_every_aws_stage_requires_authentication_and_only_local_stays_open(
+        load_app: Callable[..., ModuleType]) -> None:
+    """What `chalice package/deploy --stage X` imports app.py with: the stage's environment variables.
+
+    Issue 12 item 7: `dev` used to be open on real API Gateway."""
     disk = json.loads((REPO / ".chalice" / "config.json").read_text())
-    assert "prod" in disk["stages"]
+    assert {"dev", "prod", "local"} <= set(disk["stages"])
     for stage in disk["stages"]:
         env = Config(chalice_stage=stage, config_from_disk=disk).environment_variables
         mode = env.get(config.ENV_API_AUTH, "none")
-        if stage == "prod":
-            assert mode in ("api_key", "iam")
-            module = load_app(**{config.ENV_API_AUTH: mode})
-            security = swagger(module)["paths"]["/comments"]["get"]["security"]
-            assert security in ([{"api_key": []}], [{"sigv4": []}])
-        elif stage in ("dev", "local"):
-            assert mode == "none", f"stage {stage} should stay open (API_AUTH={mode})"
+        if stage == "local":
+            assert mode == "none", f"the offline stage stays open (API_AUTH={mode})"
+            continue
+        assert mode in ("api_key", "iam"), f"stage {stage} is open (API_AUTH={mode})"
+        module = load_app(**{config.ENV_API_AUTH: mode})
+        security = swagger(module)["paths"]["/comments"]["get"]["security"]
+        assert security in ([{"api_key": []}], [{"sigv4": []}])
 
 
 # -- 500 hygiene --------------------------------------------------------------------------------
