@@ -65,6 +65,14 @@ def classify(event: S3Event) -> dict[str, int]:
     return total(reports)
 
 
+@app.schedule(Rate(_boot.reconcile_minutes, unit=Rate.MINUTES), name="reconcile")
+def reconcile(event: CloudWatchEvent) -> dict[str, object]:
+    # Raw objects whose S3 event was dropped or whose run crashed (chalicelib/reconciler.py).
+    report = services().reconciler.run(deadline_of(event.context))
+    observability.record_reconcile(report)
+    return report.as_dict()
+
+
 @app.route("/comments", methods=["GET"], **_route_options)
 def list_comments() -> dict[str, Any]:
     s = services()

@@ -28,6 +28,20 @@ MAX_MODEL_CHARS = 4_000
 #: Text per request (~15k tokens): the container runs the inputs one after the
 #: other on CPU, and a serverless invocation must answer within 60 s.
 MAX_REQUEST_CHARS = 60_000
+#: The model's position limit. Sent as ``max_length`` beside ``truncation``: the
+#: toolkit hands ``parameters`` to the pipeline's tokenizer, and ``truncation``
+#: alone truncates nothing when the tokenizer config has no ``model_max_length``
+#: (a 4,000-character text then fails with a tensor size mismatch, HTTP 400).
+MAX_TOKENS = 512
+#: The longest one InvokeEndpoint attempt can take: chalicelib.clients builds
+#: the sagemaker-runtime client with exactly these timeouts.
+CONNECT_TIMEOUT_S = 5
+READ_TIMEOUT_S = 70
+ATTEMPT_S = CONNECT_TIMEOUT_S + READ_TIMEOUT_S
+#: Wall-clock bound on one classify() call, retries, pauses and bisection
+#: included. No attempt starts unless it can end (ATTEMPT_S) within it, so the
+#: bound holds even for an attempt that hangs until its read timeout.
+REQUEST_BUDGET_S = 120.0
 LABELS = {"hate": "hate", "nothate": "nothate", "not hate": "nothate", "not_hate": "nothate"}
 # Errors worth another attempt: throttling (MaxConcurrency reached), the
 # serverless cold start, and transient service faults.
@@ -73,6 +87,12 @@ def chunk(items: Sequence[T], texts: Sequence[str], max_items: int,
         yield batch
 
 
+def request_body(texts: Sequence[str]) -> str:
+    """The InvokeEndpoint body: the toolkit passes ``parameters`` to the pipeline call."""
+    return json.dumps({"inputs": list(texts), "parameters": {"truncation": True, "max_length": MAX_TOKENS}},
+                      ensure_ascii=False)
+
+
 def parse_response(payload: Any, expected: int, model: str) -> list[Prediction]:
     """Accept ``[{label, score}]`` and ``[[{label, score}, ...]]`` (top_k) answers."""
     if isinstance(payload, dict):
@@ -107,10 +127,16 @@ class EndpointClassifier:
     endpoint_name: str
     model_id: str
     backoff: Backoff = field(default_factory=Backoff)
-    #: Wall-clock bound on one classify() call, retries and bisection included,
-    #: so a window of requests always fits in the Lambda's reserve.
-    budget_s: float = 120.0
+    #: Wall-clock bound on one classify() call (see REQUEST_BUDGET_S), so a
+    #: window of requests always fits in the Lambda's reserve.
+    budget_s: float = REQUEST_BUDGET_S
+    #: The longest one attempt can take (the client's connect + read timeouts).
+    attempt_s: float = ATTEMPT_S
     clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        if self.attempt_s > self.budget_s:
+            raise ValueError(f"a request budget of {self.budget_s} s cannot hold one {self.attempt_s} s attempt")
 
     def classify(self, texts: Sequence[str]) -> ClassifyResult:
         """Classify one request's worth of texts, isolating inputs the model rejects."""
@@ -139,13 +165,18 @@ class EndpointClassifier:
                                   exc.calls + left.calls + right.calls)
 
     def _invoke(self, texts: list[str], started: float) -> tuple[list[Prediction], int]:
-        body = json.dumps({"inputs": texts, "parameters": {"truncation": True}}, ensure_ascii=False)
+        body = request_body(texts)
         calls = 0
         last = ""
-        for _ in self.backoff.pauses():
-            if self.clock() - started > self.budget_s:
+        for attempt in range(self.backoff.attempts):
+            # Start an attempt only if it can end, pause and read timeout
+            # included, within the budget: checking only "is there time left?"
+            # would let an attempt started at 119 s run until 119 + 75 s.
+            if self.clock() - started + self.backoff.longest(attempt) + self.attempt_s > self.budget_s:
                 raise ClassifierError(f"endpoint {self.endpoint_name}: no answer within {self.budget_s:.0f} s "
-                                      f"({calls} attempts): {last}")
+                                      f"({calls} attempts): {last or 'no attempt fits'}")
+            if attempt:
+                self.backoff.sleep(self.backoff.delay(attempt))
             calls += 1
             try:
                 response = self.client.invoke_endpoint(

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from chalicelib.classifier import CONNECT_TIMEOUT_S, READ_TIMEOUT_S
+
 if TYPE_CHECKING:  # stubs are a dev dependency only
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_firehose import FirehoseClient
@@ -26,9 +28,10 @@ if TYPE_CHECKING:  # stubs are a dev dependency only
 _DEFAULT = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
 # The endpoint classifier retries throttling and cold starts itself (it must
 # also split batches on ModelError), so botocore makes a single attempt. A
-# serverless invocation may take up to 60 s.
-_SAGEMAKER_RUNTIME = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5,
-                            read_timeout=70)
+# serverless invocation may take up to 60 s. The classifier's time budget counts
+# on exactly these timeouts.
+_SAGEMAKER_RUNTIME = Config(retries={"mode": "standard", "total_max_attempts": 1},
+                            connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S)
 
 
 class AwsClients:

@@ -34,6 +34,11 @@ ENV_RETENTION_DAYS = "RETENTION_DAYS"
 ENV_REDDIT_OAUTH_URL = "REDDIT_OAUTH_URL"
 ENV_REDDIT_URL = "REDDIT_URL"
 ENV_REDDIT_SHORT_URL = "REDDIT_SHORT_URL"
+ENV_RECONCILE_MINUTES = "RECONCILE_MINUTES"
+ENV_RECONCILE_MIN_AGE = "RECONCILE_MIN_AGE_SECONDS"
+ENV_RECONCILE_LOOKBACK_HOURS = "RECONCILE_LOOKBACK_HOURS"
+ENV_RECONCILE_ATTENTION_AFTER = "RECONCILE_ATTENTION_AFTER"
+ENV_RECONCILE_SLOW_RETRY = "RECONCILE_SLOW_RETRY_SECONDS"
 ENV_API_AUTH = "API_AUTH"
 ENV_CORS_ORIGIN = "CORS_ORIGIN"
 
@@ -86,9 +91,22 @@ class Settings:
     batch_size: int = 256
     concurrency: int = 4
     retention_days: int = 0
+    reconcile_minutes: int = 5
+    reconcile_min_age_seconds: int = 600
+    #: 0 = the retention window (RETENTION_DAYS), or 7 days without retention.
+    reconcile_lookback_hours: int = 0
+    reconcile_attention_after: int = 3
+    reconcile_slow_retry_seconds: int = 3600
     reddit_urls: dict[str, str] = field(default_factory=dict)
     api_auth: str = "none"
     cors_origin: str = ""
+
+    @property
+    def reconcile_lookback_seconds(self) -> int:
+        """Raw objects expire with the retention rules; older ones need not be looked for."""
+        if self.reconcile_lookback_hours:
+            return self.reconcile_lookback_hours * 3600
+        return (self.retention_days or 7) * 86_400
 
     def require(self, *names: str) -> None:
         """Fail with one clear message if a resource name the caller needs is unset."""
@@ -136,6 +154,12 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         batch_size=_int(env, ENV_BATCH_SIZE, 256, 1, MAX_BATCH_SIZE),
         concurrency=_int(env, ENV_CONCURRENCY, 4, 1, 16),
         retention_days=_int(env, ENV_RETENTION_DAYS, 0, 0, 3650),
+        reconcile_minutes=_int(env, ENV_RECONCILE_MINUTES, 5, 1, 1440),
+        # Seconds-scale bounds serve the offline runner, which shortens every delay.
+        reconcile_min_age_seconds=_int(env, ENV_RECONCILE_MIN_AGE, 600, 0, 86_400),
+        reconcile_lookback_hours=_int(env, ENV_RECONCILE_LOOKBACK_HOURS, 0, 0, 24 * 3650),
+        reconcile_attention_after=_int(env, ENV_RECONCILE_ATTENTION_AFTER, 3, 1, 1000),
+        reconcile_slow_retry_seconds=_int(env, ENV_RECONCILE_SLOW_RETRY, 3600, 0, 7 * 86_400),
         reddit_urls=urls,
         api_auth=api_auth,
         cors_origin=env.get(ENV_CORS_ORIGIN, "").strip(),

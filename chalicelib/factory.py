@@ -9,8 +9,9 @@ from chalicelib.classifier import EndpointClassifier
 from chalicelib.clients import AwsClients
 from chalicelib.firehose_sink import FirehoseSink
 from chalicelib.object_store import ObjectStore
-from chalicelib.pipeline import Ingestor, ObjectProcessor
+from chalicelib.pipeline import Ingestor, ObjectProcessor, classify_reserve_ms
 from chalicelib.queries import CursorCodec
+from chalicelib.reconciler import Reconciler
 from chalicelib.repository import CommentRepository
 from chalicelib.retry import Backoff
 from chalicelib.secrets import SecretReader
@@ -64,14 +65,30 @@ class Services:
     def processor(self) -> ObjectProcessor:
         s = self.settings
         s.require("endpoint_name", "table")
+        classifier = EndpointClassifier(self.clients.sagemaker_runtime, s.endpoint_name, s.model_id, self.backoff)
         return ObjectProcessor(
-            store=ObjectStore(self.clients.s3, s.quarantine_prefix),
+            store=self.store,
             repository=self.repository,
-            classifier=EndpointClassifier(self.clients.sagemaker_runtime, s.endpoint_name, s.model_id,
-                                          self.backoff),
+            classifier=classifier,
             batch_size=s.batch_size,
             concurrency=s.concurrency,
             retention_days=s.retention_days,
+            reserve_ms=classify_reserve_ms(classifier.budget_s),
+        )
+
+    @functools.cached_property
+    def store(self) -> ObjectStore:
+        return ObjectStore(self.clients.s3, self.settings.quarantine_prefix)
+
+    @functools.cached_property
+    def reconciler(self) -> Reconciler:
+        s = self.settings
+        s.require("bucket")
+        return Reconciler(
+            store=self.store, repository=self.repository, processor=self.processor, bucket=s.bucket,
+            prefix=s.raw_prefix, lookback_seconds=s.reconcile_lookback_seconds,
+            min_age_seconds=s.reconcile_min_age_seconds, attention_after=s.reconcile_attention_after,
+            slow_retry_seconds=s.reconcile_slow_retry_seconds, retention_days=s.retention_days,
         )
 
     @functools.cached_property

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -111,3 +111,45 @@ class ObjectReport:
     quarantined: int
     labels: dict[str, int]
     endpoint_calls: int
+
+
+@dataclass(frozen=True)
+class Attempts:
+    """The reconciler's failed tries on one raw object."""
+
+    count: int
+    next_at: float  # epoch seconds before which the reconciler leaves it alone
+    last_error: str
+
+
+@dataclass(frozen=True)
+class RawObject:
+    bucket: str
+    key: str
+    last_modified: float  # epoch seconds
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+@dataclass
+class ReconcileReport:
+    """One reconcile run, filled in as it goes (hence not frozen)."""
+
+    listed: int = 0  # raw objects in the window, old enough to be owed a completion record
+    unfinished: int = 0  # of those, without one
+    recovered: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    needing_attention: dict[str, int] = field(default_factory=dict)  # uri -> failed tries
+    busy: int = 0  # leased by another invocation
+    deferred: int = 0  # waiting for their slow-cadence retry
+    left: int = 0  # for the next run (time, or the endpoint is failing)
+    stored: int = 0
+    quarantined: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {"listed": self.listed, "unfinished": self.unfinished, "recovered": len(self.recovered),
+                "failed": len(self.failed), "needing_attention": len(self.needing_attention), "busy": self.busy,
+                "deferred": self.deferred, "left": self.left, "stored": self.stored,
+                "quarantined": self.quarantined}

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.errors import StorageError
-from chalicelib.models import Rejected
+from chalicelib.models import RawObject, Rejected
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -35,6 +35,27 @@ class ObjectStore:
             raise StorageError(f"cannot read s3://{bucket}/{key}: {exc}") from exc
         except BotoCoreError as exc:
             raise StorageError(f"cannot read s3://{bucket}/{key}: {exc}") from exc
+
+    def list_objects(self, bucket: str, prefix: str, start_after: str = "") -> Iterator[RawObject]:
+        """Every object under ``prefix`` whose key sorts after ``start_after``.
+
+        ListObjectsV2 answers at most 1,000 keys a call, in key order; the rest
+        comes with NextContinuationToken while IsTruncated is true.
+        """
+        params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+        if start_after:
+            params["StartAfter"] = start_after
+        while True:
+            try:
+                page = self._client.list_objects_v2(**params)
+            except (ClientError, BotoCoreError) as exc:
+                raise StorageError(f"cannot list s3://{bucket}/{prefix}: {exc}") from exc
+            for entry in page.get("Contents", []):
+                yield RawObject(bucket, entry["Key"], entry["LastModified"].timestamp())
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return
+            params["ContinuationToken"] = token
 
     def quarantine(self, bucket: str, source_key: str, rejected: Sequence[Rejected]) -> str:
         """Write one JSON line per rejected record, with its reason; returns the key."""

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from chalicelib.models import IngestReport, ObjectReport
+from chalicelib.models import IngestReport, ObjectReport, ReconcileReport
 from chalicelib.pipeline import total
 
 NAMESPACE = "RedditHateWatch"
@@ -39,4 +39,16 @@ def record_objects(reports: Sequence[ObjectReport]) -> None:
     metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
     for key, name in _OBJECT_METRICS.items():
         metrics.add_metric(name, MetricUnit.Count, sums.get(key, 0))
+    metrics.flush_metrics()
+
+
+def record_reconcile(report: ReconcileReport) -> None:
+    """ObjectsNeedingAttention is the one to alarm on: raw objects still unclassified
+    after RECONCILE_ATTENTION_AFTER tries. It is emitted on every run, so it stays
+    above zero for as long as any such object waits."""
+    metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+    metrics.add_metric("ObjectsNeedingAttention", MetricUnit.Count, len(report.needing_attention))
+    metrics.add_metric("ObjectsUnfinished", MetricUnit.Count, report.unfinished)
+    metrics.add_metric("ObjectsRecovered", MetricUnit.Count, len(report.recovered))
+    metrics.add_metric("ObjectsFailed", MetricUnit.Count, len(report.failed))
     metrics.flush_metrics()

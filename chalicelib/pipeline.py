@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote_plus
 
-from chalicelib.classifier import Classifier, ClassifyResult, chunk
+from chalicelib.classifier import REQUEST_BUDGET_S, Classifier, ClassifyResult, chunk
 from chalicelib.errors import ClassifierError, DeliveryError, ObjectBusy, TimeBudgetExhausted
 from chalicelib.models import Checkpoint, Comment, IngestReport, LabeledComment, ObjectReport, Rejected
 from chalicelib.object_store import ObjectStore
@@ -27,9 +27,19 @@ log = logging.getLogger(__name__)
 
 #: Stop taking new work when less than this is left of the Lambda's time.
 INGEST_RESERVE_MS = 30_000
-#: A window of endpoint requests takes at most EndpointClassifier.budget_s (120 s),
-#: plus its writes.
-CLASSIFY_RESERVE_MS = 150_000
+#: Time kept for one window's DynamoDB writes, the quarantine file and the
+#: completion record after its endpoint requests have answered.
+WRITE_RESERVE_MS = 30_000
+
+
+def classify_reserve_ms(request_budget_s: float) -> int:
+    """The reserve that holds one more window: its requests run in parallel, each
+    bounded by the classifier's budget (no attempt starts that could end later),
+    then its writes."""
+    return int(request_budget_s * 1000) + WRITE_RESERVE_MS
+
+
+CLASSIFY_RESERVE_MS = classify_reserve_ms(REQUEST_BUDGET_S)
 #: A lease outlives the longest Lambda run (15 min), so a crashed holder frees it.
 LEASE_SECONDS = 16 * 60
 #: Slack on top of the holder's remaining time (clock skew between Lambdas).
@@ -187,6 +197,10 @@ class ObjectProcessor:
         batches = list(chunk(todo, [c.body for _, c in todo], self.batch_size))
         stored: list[LabeledComment] = []  # written to the table
         pending: list[LabeledComment] = []  # labeled, not written yet
+        # Texts the endpoint answered 400 for: bad input only if it still refuses
+        # them while answering another text of this object (see _confirm).
+        suspects: list[tuple[int, Comment, str]] = []  # (line, comment, refusal)
+        answered: list[str] = []  # a few bodies the endpoint classified, as controls
         calls = 0
         done = 0
         upcoming: list[Future[ClassifyResult] | list[str]] = []
@@ -203,20 +217,22 @@ class ObjectProcessor:
                 upcoming = []
                 if number_of_window + 1 < len(windows):
                     if deadline.remaining_ms() < self.reserve_ms:
-                        self._keep(window, results, pending, rejected)
+                        self._keep(window, results, pending, suspects, answered)
                         raise TimeBudgetExhausted(
                             f"s3://{bucket}/{key}: {len(todo) - done - sum(map(len, window))} comments left "
                             "for Lambda's retry")
                     upcoming = self._submit(windows[number_of_window + 1])
                 calls += sum(r.calls for r in results if isinstance(r, ClassifyResult))
                 done += sum(len(b) for b, r in zip(window, results, strict=True) if isinstance(r, ClassifyResult))
-                error = self._keep(window, results, pending, rejected)
+                error = self._keep(window, results, pending, suspects, answered)
                 # Write only full BatchWriteItem calls; the rest waits for the next window.
                 full = len(pending) - len(pending) % WRITE_BATCH
                 self._write(pending[:full], stored)
                 pending = pending[full:]
                 if error:
                     raise error
+            calls += self._confirm(f"s3://{bucket}/{key}", suspects, answered, deadline, pending=pending,
+                                   rejected=rejected)
             self._write(pending, stored)
             pending = []
         except (ClassifierError, TimeBudgetExhausted):
@@ -232,6 +248,9 @@ class ObjectProcessor:
             # Labeled-but-unwritten comments are classified again by Lambda's retry.
             if rejected:
                 self.store.quarantine(bucket, key, sorted(rejected, key=lambda r: r.line_number))
+        # Only now is every line of the object stored or quarantined: the
+        # reconciler skips it from here on.
+        self.repository.mark_done(f"s3://{bucket}/{key}", self._done_ttl())
         labels = Counter(x.prediction.label for x in stored)
         report = ObjectReport(
             bucket=bucket, key=key, lines_in=decoded.records_in, stored=len(stored),
@@ -259,9 +278,14 @@ class ObjectProcessor:
                 stored += written
                 self.repository.add_counts(written)
 
+    def _done_ttl(self) -> int | None:
+        """Completion records live as long as the raw objects they vouch for."""
+        return int(self.clock()) + self.retention_days * 86_400 if self.retention_days > 0 else None
+
     def _keep(self, window: list[list[tuple[int, Comment]]], results: list[ClassifyResult | ClassifierError],
-              pending: list[LabeledComment], rejected: list[Rejected]) -> ClassifierError | None:
-        """Sort one window's answers into pending writes and rejections; returns its first error."""
+              pending: list[LabeledComment], suspects: list[tuple[int, Comment, str]], answered: list[str]
+              ) -> ClassifierError | None:
+        """Sort one window's answers into pending writes and suspected refusals; returns its first error."""
         now = self.clock()
         error: ClassifierError | None = None
         for batch, result in zip(window, results, strict=True):
@@ -270,10 +294,52 @@ class ObjectProcessor:
                 continue
             for (number, comment), prediction in zip(batch, result.predictions, strict=True):
                 if isinstance(prediction, str):
-                    rejected.append(Rejected(number, prediction, comment.body))
+                    suspects.append((number, comment, prediction))
                 else:
                     pending.append(LabeledComment(comment, prediction, now))
+                    if not answered:
+                        answered.append(comment.body)
         return error
+
+    def _confirm(self, source: str, suspects: list[tuple[int, Comment, str]], answered: list[str],
+                 deadline: Deadline, *, pending: list[LabeledComment], rejected: list[Rejected]) -> int:
+        """Quarantine a refused text only if the endpoint refuses it again while it
+        answers another text of this object; otherwise the 400 is an endpoint fault.
+
+        The Hugging Face container answers 400 for its own failures too (a model
+        that did not load, out of memory), and a transient one can hit any request,
+        a one-text request or a bisection leaf just as well. Each suspect is asked
+        again alone, then one text this object already got an answer for is sent as
+        a control. Returns the endpoint calls spent.
+        """
+        if not suspects:
+            return 0
+        if not answered:
+            raise ClassifierError(f"{source}: the endpoint refused {len(suspects)} texts and answered none of "
+                                  "this object: an endpoint fault, not bad input")
+        calls = 0
+        still: list[Rejected] = []
+        for number, comment, _first in suspects:
+            if deadline.remaining_ms() < self.reserve_ms:
+                raise TimeBudgetExhausted(f"{source}: {len(suspects)} refused texts left for the retry")
+            result = self.classifier.classify([comment.body])  # a ClassifierError here is a fault: it propagates
+            calls += result.calls
+            prediction = result.predictions[0]
+            if isinstance(prediction, str):
+                still.append(Rejected(number, prediction, comment.body))
+            else:
+                pending.append(LabeledComment(comment, prediction, self.clock()))
+        if still:
+            if deadline.remaining_ms() < self.reserve_ms:
+                raise TimeBudgetExhausted(f"{source}: {len(still)} refused texts left for the retry")
+            control = self.classifier.classify(answered[:1])
+            calls += control.calls
+            if isinstance(control.predictions[0], str):
+                raise ClassifierError(f"{source}: the endpoint now refuses a text it answered before: "
+                                      "an endpoint fault, not bad input")
+            rejected.extend(still)
+            log.warning("texts refused by the model, quarantined", extra={"source": source, "count": len(still)})
+        return calls
 
     def _submit(self, window: list[list[tuple[int, Comment]]]) -> list[Future[ClassifyResult] | list[str]]:
         """Start a window's requests on the pool (or defer them, with concurrency 1)."""

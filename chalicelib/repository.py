@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import schema
 from chalicelib.errors import StorageError
-from chalicelib.models import Checkpoint, CommentQuery, LabeledComment, Page
+from chalicelib.models import Attempts, Checkpoint, CommentQuery, LabeledComment, Page
 from chalicelib.retry import Backoff
 
 if TYPE_CHECKING:
@@ -223,6 +223,48 @@ class CommentRepository:
         except ClientError as exc:
             # Someone took over an expired lease: theirs to release. Ours expires anyway.
             log.warning("lease not released", extra={"lease": name, "error": exc.response.get("Error", {})})
+
+    # -- completion and attempt records of raw objects --------------------------
+
+    def mark_done(self, uri: str, expires_at: int | None) -> None:
+        """Record that every line of ``uri`` is stored or quarantined."""
+        item: dict[str, Any] = {schema.PARTITION_KEY: schema.DONE_PREFIX + uri, "done_at": _number(self._clock())}
+        if expires_at is not None:
+            item[schema.TTL_ATTRIBUTE] = expires_at
+        self._call(self._client.put_item, TableName=self._table, Item=_to_ddb(item))
+
+    def done(self, uris: Sequence[str]) -> set[str]:
+        """Which of ``uris`` have a completion record (strongly consistent BatchGetItem)."""
+        keys = [schema.DONE_PREFIX + u for u in dict.fromkeys(uris)]
+        return {str(i[schema.PARTITION_KEY]).removeprefix(schema.DONE_PREFIX)
+                for i in self._batch_get(keys, consistent=True, projection=True)}
+
+    def attempts(self, uris: Sequence[str]) -> dict[str, Attempts]:
+        keys = [schema.ATTEMPTS_PREFIX + u for u in dict.fromkeys(uris)]
+        return {str(i[schema.PARTITION_KEY]).removeprefix(schema.ATTEMPTS_PREFIX):
+                Attempts(int(i.get("attempts", 0)), float(i.get("next_at", 0)), str(i.get("last_error", "")))
+                for i in self._batch_get(keys, consistent=True)}
+
+    def record_failure(self, uri: str, error: str, next_at: float, expires_at: int | None) -> int:
+        """Count one more failed try on ``uri``; returns the new count (one atomic UpdateItem)."""
+        names = {"#a": "attempts", "#n": "next_at", "#e": "last_error"}
+        values: dict[str, Any] = {":one": {"N": "1"}, ":n": {"N": str(_number(next_at))},
+                                  ":e": {"S": error[:500] or "unknown"}}
+        update = "ADD #a :one SET #n = :n, #e = :e"
+        if expires_at is not None:
+            names["#t"] = schema.TTL_ATTRIBUTE
+            values[":t"] = {"N": str(expires_at)}
+            update += ", #t = :t"
+        response = self._call(
+            self._client.update_item, TableName=self._table,
+            Key={schema.PARTITION_KEY: {"S": schema.ATTEMPTS_PREFIX + uri}}, UpdateExpression=update,
+            ExpressionAttributeNames=names, ExpressionAttributeValues=values, ReturnValues="UPDATED_NEW",
+        )
+        return int(response["Attributes"]["attempts"]["N"])
+
+    def clear_attempts(self, uri: str) -> None:
+        self._call(self._client.delete_item, TableName=self._table,
+                   Key={schema.PARTITION_KEY: {"S": schema.ATTEMPTS_PREFIX + uri}})
 
     # -- reads -----------------------------------------------------------------
 

@@ -27,8 +27,16 @@ class Backoff:
         """Yield once per attempt, sleeping before every attempt but the first."""
         for attempt in range(self.attempts):
             if attempt:
-                self.sleep(self.rand() * min(self.cap, self.base * 2 ** (attempt - 1)))
+                self.sleep(self.delay(attempt))
             yield None
+
+    def delay(self, attempt: int) -> float:
+        """The jittered pause before attempt number ``attempt`` (0 before the first)."""
+        return self.rand() * self.longest(attempt)
+
+    def longest(self, attempt: int) -> float:
+        """Upper bound of the pause before attempt number ``attempt``."""
+        return min(self.cap, self.base * 2 ** (attempt - 1)) if attempt else 0.0
 
 
 NO_WAIT = Backoff(sleep=lambda _s: None)

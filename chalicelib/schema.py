@@ -2,7 +2,8 @@
 
 One DynamoDB table holds labeled comments plus a few bookkeeping items whose
 partition key carries a ``#`` (comment ids never do): per-subreddit ingestion
-checkpoints, label counters and short leases. The bookkeeping items have no
+checkpoints, label counters, short leases, and per-object completion and
+attempt records. The bookkeeping items have no
 ``kind`` / ``label`` / ``subreddit`` attribute, so the sparse indexes below
 only ever hold comments.
 """
@@ -34,6 +35,10 @@ CHECKPOINT_PREFIX = "checkpoint#"
 STATS_PREFIX = "stats#"
 STATS_ALL = "stats#all"
 LEASE_PREFIX = "lease#"
+#: ``done#s3://bucket/key``: every line of that raw object is stored or quarantined.
+DONE_PREFIX = "done#"
+#: ``attempts#s3://bucket/key``: the reconciler's failed tries on that object.
+ATTEMPTS_PREFIX = "attempts#"
 
 LABELS = ("hate", "nothate")
 

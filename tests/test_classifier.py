@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, cast
 
 import pytest
 
-from chalicelib.classifier import MAX_MODEL_CHARS, EndpointClassifier, chunk, parse_response
+from chalicelib.classifier import ATTEMPT_S, MAX_MODEL_CHARS, REQUEST_BUDGET_S, EndpointClassifier, chunk, parse_response
+from chalicelib.clients import AwsClients
 from chalicelib.errors import ClassifierError
-from chalicelib.retry import NO_WAIT
+from chalicelib.pipeline import CLASSIFY_RESERVE_MS, WRITE_RESERVE_MS, classify_reserve_ms
+from chalicelib.retry import NO_WAIT, Backoff
 from tests.conftest import FakeEndpoint, client_error, model_error
 
 
@@ -85,13 +88,66 @@ def test_model_error_429_from_the_container_is_retried() -> None:
     assert result.calls == 2 and not isinstance(result.predictions[0], str)
 
 
-def test_retries_stop_when_the_time_budget_is_spent() -> None:
-    endpoint = FakeEndpoint()
-    endpoint.failures = [client_error("ThrottlingException")] * 5
-    ticks = iter([0.0, 0.0, 50.0, 130.0, 200.0])
-    classifier = make(endpoint)
-    classifier.budget_s = 120.0
-    classifier.clock = lambda: next(ticks)
+class SlowFailures:
+    """An endpoint whose every attempt fails after ``seconds`` on a fake clock."""
+
+    def __init__(self, seconds: float, error: Exception) -> None:
+        self.now = 0.0
+        self.seconds = seconds
+        self.error = error
+        self.starts: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def invoke_endpoint(self, **_kwargs: Any) -> dict[str, Any]:
+        self.starts.append(self.now)
+        self.now += self.seconds
+        raise self.error
+
+
+@pytest.mark.parametrize("seconds", [0.5, 20.0, 50.0, ATTEMPT_S])
+def test_no_attempt_starts_that_could_end_after_the_budget(seconds: float) -> None:
+    # Before: the budget was checked only before each attempt, so one started at
+    # 119 s could run to 119 + 75 s, past the handler's reserve.
+    client = SlowFailures(seconds, client_error("ThrottlingException"))
+    classifier = EndpointClassifier(cast(Any, client), "e", "m", Backoff(attempts=50, sleep=client.sleep),
+                                    clock=client.clock)
     with pytest.raises(ClassifierError, match="no answer within 120 s"):
         classifier.classify(["x"])
-    assert len(endpoint.calls) == 2
+    assert client.starts and all(start + ATTEMPT_S <= REQUEST_BUDGET_S for start in client.starts)
+    assert client.now <= REQUEST_BUDGET_S
+
+
+def test_the_reserve_holds_one_window_at_the_clients_timeouts(services: Any) -> None:
+    processor = services.processor
+    classifier = processor.classifier
+    runtime = AwsClients().sagemaker_runtime.meta.config
+    # One attempt lasts at most connect + read timeout of the client actually used ...
+    assert runtime.connect_timeout + runtime.read_timeout == classifier.attempt_s == ATTEMPT_S
+    # ... a request at most its budget, and the reserve keeps that plus the writes.
+    assert processor.reserve_ms == classify_reserve_ms(classifier.budget_s) == CLASSIFY_RESERVE_MS
+    assert CLASSIFY_RESERVE_MS >= classifier.budget_s * 1000 + WRITE_RESERVE_MS
+    with pytest.raises(ValueError, match="cannot hold"):
+        EndpointClassifier(cast(Any, FakeEndpoint()), "e", "m", budget_s=60.0)
+
+
+def test_the_request_caps_tokens_beside_truncation() -> None:
+    # The toolkit passes "parameters" to the tokenizer: truncation alone cuts
+    # nothing when the tokenizer config has no model_max_length.
+    sent: list[dict[str, Any]] = []
+    endpoint = FakeEndpoint()
+    original = endpoint.invoke_endpoint
+
+    def capture(**kwargs: Any) -> dict[str, Any]:
+        sent.append(kwargs)
+        return original(**kwargs)
+
+    endpoint.invoke_endpoint = capture  # type: ignore[method-assign]
+    make(endpoint).classify(["some text", "z" * 10_000])
+    body = json.loads(sent[0]["Body"])
+    assert body["parameters"] == {"truncation": True, "max_length": 512}
+    assert sent[0]["ContentType"] == "application/json"

@@ -449,13 +449,15 @@ def test_model_error_on_one_input_is_isolated_by_splitting(services: Services) -
     model_error_4xx(stub)                   # [2 3] fails
     model_error_4xx(stub)                   # [2] is the bad one
     stub.add_response("invoke_endpoint", answer(["nothate"]))  # [3]
+    model_error_4xx(stub)                   # [2] asked again: still refused ...
+    stub.add_response("invoke_endpoint", answer(["nothate"]))  # ... while a text it answered (0) passes
     processor = dataclasses.replace(
         services.processor, classifier=EndpointClassifier(client, "ep", "m", NO_WAIT))
     put("raw/poison.json", ndjson([comment_doc(i) for i in range(4)]))
     with stub:
         report = processor.process(BUCKET, "raw/poison.json", Unlimited())
         stub.assert_no_pending_responses()
-    assert (report.stored, report.quarantined, report.endpoint_calls) == (3, 1, 5)
+    assert (report.stored, report.quarantined, report.endpoint_calls) == (3, 1, 7)
     assert set(stored()) == ids(0, 1, 3)
     (entry,) = quarantine_lines("raw/poison.json") or []
     assert entry["record"] == 3 and "rejected by the model" in entry["reason"] and entry["raw"] == "comment number 2"

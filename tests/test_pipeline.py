@@ -285,3 +285,67 @@ def test_the_ingest_lease_lasts_no_longer_than_the_run_can(services: Services, m
     monkeypatch.setattr(services.repository, "acquire_lease", spy)
     Ingestor(FakeSource({}), FailingSink("none"), services.repository, [], 100).run(ShortDeadline([200_000]))
     assert taken == [200 + 30]  # remaining time plus the clock-skew margin, not 16 minutes
+
+
+# -- a 400 is bad input only when the endpoint answers other texts of the object around it ------------
+
+
+def done_record(key: str) -> bool:
+    return bool(boto3.client("dynamodb").get_item(
+        TableName="test-table", Key={"comment_id": {"S": f"done#s3://test-bucket/{key}"}}, ConsistentRead=True
+    ).get("Item"))
+
+
+def test_a_one_text_object_refused_by_a_failing_container_is_a_fault(services: Services,
+                                                                      endpoint: FakeEndpoint) -> None:
+    # Before: the one text was quarantined as "rejected by the model", with no retry.
+    endpoint.reject = ""  # the container answers 400 to everything (a model that did not load)
+    put("raw/one", ndjson([comment_doc(1)]))
+    with pytest.raises(ClassifierError, match="answered none"):
+        services.processor.process("test-bucket", "raw/one", Unlimited())
+    assert not table_ids() and not done_record("raw/one")
+    with pytest.raises(boto3.client("s3").exceptions.NoSuchKey):
+        quarantined("raw/one")
+    endpoint.reject = None  # the container recovers: the retry stores the comment
+    report = services.processor.process("test-bucket", "raw/one", Unlimited())
+    assert (report.stored, report.quarantined) == (1, 0) and done_record("raw/one")
+
+
+def test_a_transient_400_at_a_bisection_leaf_is_asked_again_not_quarantined(services: Services,
+                                                                             endpoint: FakeEndpoint) -> None:
+    # [a b] -> 400, [a] -> 400 (still the transient fault), [b] -> ok: before, a was quarantined.
+    endpoint.failures = [model_error("CUDA out of memory"), model_error("CUDA out of memory")]
+    put("raw/two", ndjson([comment_doc(1), comment_doc(2)]))
+    report = services.processor.process("test-bucket", "raw/two", Unlimited())
+    assert (report.stored, report.quarantined) == (2, 0)
+    assert endpoint.calls == [["comment number 1", "comment number 2"], ["comment number 1"],
+                              ["comment number 2"], ["comment number 1"]]
+
+
+def test_a_container_that_breaks_mid_object_quarantines_nothing(services: Services,
+                                                                endpoint: FakeEndpoint) -> None:
+    services.processor.batch_size = 2
+    services.processor.concurrency = 1
+    put("raw/mid", ndjson([comment_doc(i) for i in range(3)]))  # requests [0 1] and [2]
+
+    def break_after_first() -> None:
+        if len(endpoint.calls) > 1:
+            endpoint.reject = ""
+    endpoint.on_call = break_after_first
+    with pytest.raises(ClassifierError, match="now refuses a text it answered before"):
+        services.processor.process("test-bucket", "raw/mid", Unlimited())
+    assert table_ids() == {"c00000", "c00001"} and not done_record("raw/mid")
+    with pytest.raises(boto3.client("s3").exceptions.NoSuchKey):
+        quarantined("raw/mid")
+
+
+def test_a_text_refused_while_its_neighbours_pass_is_quarantined(services: Services,
+                                                                 endpoint: FakeEndpoint) -> None:
+    endpoint.reject = "poison"
+    put("raw/bad", ndjson([comment_doc(1), comment_doc(2, body="poison pill")]))
+    report = services.processor.process("test-bucket", "raw/bad", Unlimited())
+    assert (report.stored, report.quarantined) == (1, 1) and done_record("raw/bad")
+    # asked again alone, then a control text of the same object that the endpoint answers
+    assert endpoint.calls[-2:] == [["poison pill"], ["comment number 1"]]
+    (entry,) = quarantined("raw/bad")
+    assert "rejected by the model" in entry["reason"]
