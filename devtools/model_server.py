@@ -15,10 +15,20 @@ Routes:
   which model answered; boto3 returns it as ``response["CustomAttributes"]``.
 - ``GET /ping``: 200 when the model is loaded.
 
-Errors are shaped like the real service so botocore raises the same exceptions: a bad payload
-gives ``ModelError`` (HTTP 424, ``x-amzn-ErrorType: ModelError:...``, with OriginalStatusCode
-400 and OriginalMessage), and with ``--endpoint-name`` set any other endpoint name gives
+Errors are shaped like the real service so botocore raises the same exceptions. The Hugging Face
+toolkit turns *every* exception of the container (a bad payload, a model that failed to load, out
+of memory) into HTTP 400 with the body ``{"code": 400, "type": "InternalServerException",
+"message": ...}`` (handler_service.handle raises PredictionException(str(e), 400)), and it refuses
+any Content-Type that is not exactly ``application/json`` (its decoder looks the type up as is, so
+``application/json; charset=utf-8`` fails too). SageMaker hands that to the caller as
+``ModelError`` (HTTP 424, ``x-amzn-ErrorType: ModelError:...``, OriginalStatusCode 400,
+OriginalMessage the container's body). With ``--endpoint-name`` set any other endpoint name gives
 ``ValidationError`` ("Endpoint X of account 123456789012 not found.").
+
+``--outage-seconds N`` imitates an endpoint outage for N seconds from the first invocation: the
+first third answers ``ModelNotReadyException`` (HTTP 429, what a serverless endpoint answers
+while its resources are provisioned, i.e. a cold start), the rest the container's 400 for a
+model that cannot serve. ``GET /outage`` reports the phase and the requests refused so far.
 
 The default ``embedded`` backend is the numpy model in devtools/hatemodel (see MODEL.md). The
 optional ``transformers`` backend runs the production model with a local transformers + torch
@@ -34,6 +44,7 @@ import re
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
@@ -143,6 +154,47 @@ def format_predictions(scores: list[dict[str, float]], single: bool, top_k: Any)
     return cut[0] if single else cut
 
 
+#: The one request Content-Type the toolkit's JSON decoder accepts (an exact dict lookup).
+JSON_TYPE = "application/json"
+
+
+def container_error(message: str) -> str:
+    """The body the Hugging Face container (multi-model-server) answers for any exception."""
+    return json.dumps({"code": 400, "type": "InternalServerException", "message": message})
+
+
+class Outage:
+    """An endpoint outage of ``seconds`` from the first invocation (thread-safe)."""
+
+    def __init__(self, seconds: float, clock: Any = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._started: float | None = None
+        self._lock = threading.Lock()
+        self.refused: Counter[str] = Counter()
+
+    def phase(self) -> str | None:
+        """"not_ready" (serverless cold start), "failing" (container 400) or None (serving)."""
+        with self._lock:
+            if self.seconds <= 0:
+                return None
+            now = self._clock()
+            if self._started is None:
+                self._started = now
+            elapsed = now - self._started
+            if elapsed >= self.seconds:
+                return None
+            phase = "not_ready" if elapsed < self.seconds / 3 else "failing"
+            self.refused[phase] += 1
+            return phase
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            elapsed = None if self._started is None else self._clock() - self._started
+            return {"seconds": self.seconds, "elapsed": elapsed, "refused": dict(self.refused),
+                    "over": elapsed is not None and elapsed >= self.seconds}
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as botocore's connection pool expects
     # Headers and body go out in two sends; with Nagle on, the second waits for the
@@ -191,6 +243,16 @@ class _Handler(BaseHTTPRequestHandler):
             f" ModelError({original_status})",
         )
 
+    def _not_ready(self, endpoint: str) -> None:
+        # The serverless front, not the container: botocore raises ModelNotReadyException.
+        self._send(
+            429,
+            {"message": f"Model for endpoint {endpoint} is not ready: the serverless endpoint variant's "
+                        "resources are still being provisioned. Wait and try your request again."},
+            {"x-amzn-ErrorType": "ModelNotReadyException:http://internal.amazon.com/coral/com.amazonaws.sagemaker/"},
+            " ModelNotReady",
+        )
+
     def _validation_error(self, message: str) -> None:
         self._send(
             400,
@@ -200,8 +262,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self._started = time.perf_counter()
-        if self.path.split("?", 1)[0] == "/ping":
+        path = self.path.split("?", 1)[0]
+        if path == "/ping":
             self._send(200, {"status": "ok", "model": self.server.backend.model_id})
+        elif path == "/outage":
+            self._send(200, self.server.outage.status())
         else:
             self._send(404, {"message": f"not found: {self.path}"})
 
@@ -228,16 +293,22 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"message": f"not found: {path}"})
             return
 
-        try:
-            texts, single, top_k = parse_payload(body)
-        except PayloadError as exc:
-            self._model_error(endpoint, 400, str(exc))
+        phase = self.server.outage.phase()
+        if phase == "not_ready":
+            self._not_ready(endpoint)
             return
         backend = self.server.backend
         try:
+            if phase == "failing":
+                raise RuntimeError("Could not load model /opt/ml/model with any of the following classes: "
+                                   "(AutoModelForSequenceClassification,) (endpoint outage)")
+            content_type = self.headers.get("Content-Type", "")
+            if content_type != JSON_TYPE:
+                raise PayloadError(f"Content type {content_type} is not supported by this framework.")
+            texts, single, top_k = parse_payload(body)
             result = format_predictions(backend.scores(texts), single, top_k)
-        except Exception as exc:  # surfaces as the service's ModelError(500)
-            self._model_error(endpoint, 500, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # the toolkit answers 400 for every exception
+            self._model_error(endpoint, 400, container_error(str(exc)))
             return
         self._send(
             200,
@@ -253,10 +324,12 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], backend: Backend, endpoint_name: str | None) -> None:
+    def __init__(self, address: tuple[str, int], backend: Backend, endpoint_name: str | None,
+                 outage: Outage) -> None:
         super().__init__(address, _Handler)
         self.backend = backend
         self.endpoint_name = endpoint_name
+        self.outage = outage
 
 
 class ModelServer:
@@ -268,9 +341,11 @@ class ModelServer:
         endpoint_name: str | None = None,
         backend: Backend | None = None,
         host: str = "127.0.0.1",
+        outage: Outage | None = None,
     ) -> None:
         self.backend: Backend = backend if backend is not None else EmbeddedBackend()
-        self._httpd = _Server((host, port), self.backend, endpoint_name)
+        self.outage = outage or Outage(0)
+        self._httpd = _Server((host, port), self.backend, endpoint_name, self.outage)
         self._thread: threading.Thread | None = None
 
     @property
@@ -318,13 +393,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--endpoint-name", default=None, help="only answer this endpoint name (others: ValidationError)")
     ap.add_argument("--backend", choices=("embedded", "transformers"), default="embedded")
     ap.add_argument("--model", default=None, help="embedded: .npz path; transformers: local model folder or hub id")
+    ap.add_argument("--outage-seconds", type=float, default=0.0,
+                    help="fail like an endpoint outage for this long from the first invocation")
     args = ap.parse_args(argv)
     try:
         backend = make_backend(args.backend, args.model)
     except (RuntimeError, FileNotFoundError) as exc:
         print(f"model_server: {exc}", file=sys.stderr)
         return 2
-    server = ModelServer(port=args.port, endpoint_name=args.endpoint_name, backend=backend)
+    server = ModelServer(port=args.port, endpoint_name=args.endpoint_name, backend=backend,
+                         outage=Outage(args.outage_seconds))
     print(
         f"model_server: {backend.model_id} on {server.url} "
         f"(export AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={server.url})",

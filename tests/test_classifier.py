@@ -7,7 +7,14 @@ from typing import Any, cast
 
 import pytest
 
-from chalicelib.classifier import ATTEMPT_S, MAX_MODEL_CHARS, REQUEST_BUDGET_S, EndpointClassifier, chunk, parse_response
+from chalicelib.classifier import (
+    ATTEMPT_S,
+    MAX_MODEL_CHARS,
+    REQUEST_BUDGET_S,
+    EndpointClassifier,
+    chunk,
+    parse_response,
+)
 from chalicelib.clients import AwsClients
 from chalicelib.errors import ClassifierError
 from chalicelib.pipeline import CLASSIFY_RESERVE_MS, WRITE_RESERVE_MS, classify_reserve_ms
@@ -130,7 +137,7 @@ def test_the_reserve_holds_one_window_at_the_clients_timeouts(services: Any) -> 
     assert runtime.connect_timeout + runtime.read_timeout == classifier.attempt_s == ATTEMPT_S
     # ... a request at most its budget, and the reserve keeps that plus the writes.
     assert processor.reserve_ms == classify_reserve_ms(classifier.budget_s) == CLASSIFY_RESERVE_MS
-    assert CLASSIFY_RESERVE_MS >= classifier.budget_s * 1000 + WRITE_RESERVE_MS
+    assert classifier.budget_s * 1000 + WRITE_RESERVE_MS <= CLASSIFY_RESERVE_MS
     with pytest.raises(ValueError, match="cannot hold"):
         EndpointClassifier(cast(Any, FakeEndpoint()), "e", "m", budget_s=60.0)
 

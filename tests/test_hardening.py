@@ -214,7 +214,8 @@ def test_huge_body_is_truncated_for_the_model_never_rejected(wired: Services, en
     result = classify(s3_event(BUCKET, "raw/huge.json"))
     assert result["stored"] == 1 and result.get("quarantined", 0) == 0
     (request,) = captured
-    assert len(request["inputs"][0]) == MAX_MODEL_CHARS and request["parameters"] == {"truncation": True}
+    assert len(request["inputs"][0]) == MAX_MODEL_CHARS
+    assert request["parameters"] == {"truncation": True, "max_length": 512}
     item = stored()["c00001"]
     assert len(item["body"]["S"]) == MAX_STORED_BODY_CHARS and item["label"]["S"] == "hate"
 

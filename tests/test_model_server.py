@@ -13,7 +13,7 @@ import pytest
 from botocore.config import Config
 
 from devtools.hatemodel import load
-from devtools.model_server import MAX_TEXT_CHARS, ModelServer, TransformersBackend, main
+from devtools.model_server import MAX_TEXT_CHARS, ModelServer, Outage, TransformersBackend, main
 
 ENDPOINT = "hate-endpoint"
 MODEL_ID = load().model_id  # the shipped model names itself
@@ -123,10 +123,9 @@ def test_bad_payload_raises_model_error(server: ModelServer, payload: Any, messa
         client.invoke_endpoint(EndpointName=ENDPOINT, ContentType="application/json", Body=body)
     err = info.value.response
     assert err["Error"]["Code"] == "ModelError"
-    assert message in err["Error"]["Message"]
     assert "Received client error (400) from primary" in err["Error"]["Message"]
     assert err["OriginalStatusCode"] == 400
-    assert message in err["OriginalMessage"]
+    assert message in json.loads(err["OriginalMessage"])["message"]
     assert err["ResponseMetadata"]["HTTPStatusCode"] == 424
 
 
@@ -186,3 +185,68 @@ def test_transformers_backend_fails_clearly_without_the_package(monkeypatch: pyt
     with pytest.raises(RuntimeError, match="pip install transformers torch"):
         TransformersBackend()
     assert main(["--backend", "transformers", "--port", "0"]) == 2
+
+
+# -- failing like the real Hugging Face container and the serverless front -------------------------
+
+
+class BrokenBackend:
+    model_id = "broken"
+
+    def scores(self, texts: Any) -> list[dict[str, float]]:
+        raise MemoryError("CUDA out of memory")
+
+
+def container_body(err: dict[str, Any]) -> dict[str, Any]:
+    assert err["Error"]["Code"] == "ModelError" and err["OriginalStatusCode"] == 400
+    assert err["ResponseMetadata"]["HTTPStatusCode"] == 424
+    return dict(json.loads(err["OriginalMessage"]))
+
+
+def test_a_backend_exception_is_the_containers_400_not_a_500() -> None:
+    # Before: 500, which the classifier retried; the real toolkit answers 400 for every exception.
+    with ModelServer(port=0, backend=BrokenBackend()) as srv:
+        client = runtime(srv)
+        with pytest.raises(client.exceptions.ModelError) as info:
+            client.invoke_endpoint(EndpointName="e", ContentType="application/json", Body=b'{"inputs": ["x"]}')
+    assert container_body(info.value.response) == {"code": 400, "type": "InternalServerException",
+                                                   "message": "CUDA out of memory"}
+
+
+def test_a_bad_payload_has_the_containers_error_body(server: ModelServer) -> None:
+    client = runtime(server)
+    with pytest.raises(client.exceptions.ModelError) as info:
+        client.invoke_endpoint(EndpointName=ENDPOINT, ContentType="application/json", Body=b"not json")
+    body = container_body(info.value.response)
+    assert body["type"] == "InternalServerException" and "not valid JSON" in body["message"]
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "text/plain", "Application/JSON"])
+def test_only_exactly_application_json_is_accepted(server: ModelServer, content_type: str) -> None:
+    # Before: any type was read as JSON. The toolkit's decoder looks the type up as is.
+    client = runtime(server)
+    with pytest.raises(client.exceptions.ModelError) as info:
+        client.invoke_endpoint(EndpointName=ENDPOINT, ContentType=content_type, Body=b'{"inputs": ["x"]}')
+    assert container_body(info.value.response)["message"] == (
+        f"Content type {content_type} is not supported by this framework.")
+
+
+def test_an_outage_answers_model_not_ready_then_the_containers_400_then_recovers() -> None:
+    now = [0.0]
+    outage = Outage(9.0, clock=lambda: now[0])
+    with ModelServer(port=0, outage=outage) as srv:
+        client = runtime(srv)
+
+        def call() -> Any:
+            return client.invoke_endpoint(EndpointName="e", ContentType="application/json",
+                                          Body=b'{"inputs": ["hello"]}')
+        with pytest.raises(client.exceptions.ModelNotReadyException) as cold:
+            call()  # the first invocation starts the outage
+        assert cold.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+        now[0] = 4.0
+        with pytest.raises(client.exceptions.ModelError) as failing:
+            call()
+        assert container_body(failing.value.response)["type"] == "InternalServerException"
+        now[0] = 9.0
+        assert len(json.loads(call()["Body"].read())) == 1
+        assert outage.status()["refused"] == {"not_ready": 1, "failing": 1}
