@@ -57,6 +57,21 @@ class ObjectStore:
                 return
             params["ContinuationToken"] = token
 
+    def subprefixes(self, bucket: str, prefix: str) -> list[str]:
+        """The "folders" right under ``prefix`` (ListObjectsV2 with a delimiter, every page)."""
+        params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/"}
+        found: list[str] = []
+        while True:
+            try:
+                page = self._client.list_objects_v2(**params)
+            except (ClientError, BotoCoreError) as exc:
+                raise StorageError(f"cannot list s3://{bucket}/{prefix}: {exc}") from exc
+            found += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return found
+            params["ContinuationToken"] = token
+
     def quarantine(self, bucket: str, source_key: str, rejected: Sequence[Rejected]) -> str:
         """Write one JSON line per rejected record, with its reason; returns the key."""
         key = quarantine_key(self._quarantine_prefix, source_key)

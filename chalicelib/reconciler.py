@@ -13,6 +13,7 @@ processed or counted twice, whichever path gets there first.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from chalicelib.repository import CommentRepository
 from chalicelib.retry import Deadline
 
 log = logging.getLogger(__name__)
+
+_YEAR = re.compile(r"\d{4}/")
 
 #: An object younger than this still belongs to its S3 event and Lambda's two
 #: retries (about 1 and 3 minutes after the first try; S3 may notify a minute late).
@@ -63,8 +66,7 @@ class Reconciler:
     def run(self, deadline: Deadline) -> ReconcileReport:
         now = self.clock()
         oldest = now - self.lookback_seconds
-        listed = [o for o in self.store.list_objects(self.bucket, self.prefix, start_key(self.prefix, oldest))
-                  if oldest <= o.last_modified <= now - self.min_age_seconds]
+        listed = [o for o in self._window(oldest) if oldest <= o.last_modified <= now - self.min_age_seconds]
         done = self.repository.done([o.uri for o in listed])
         todo = sorted((o for o in listed if o.uri not in done), key=lambda o: o.last_modified)
         tries = self.repository.attempts([o.uri for o in todo])
@@ -90,6 +92,23 @@ class Reconciler:
             log.error("object still unclassified after repeated attempts: needs attention",
                       extra={"object": uri, "attempts": count})
         return report
+
+    def _window(self, oldest: float) -> list[RawObject]:
+        """Raw objects whose key can be in the lookback window, without listing older hours.
+
+        The prefix is listed from the window's first hour. A folder under it
+        that sorts before that hour and is not a year (moto's Firehose, for
+        one, writes the time path after the literal prefix template) holds its
+        own time layout and is listed from its own first hour.
+        """
+        first = start_key(self.prefix, oldest)
+        roots = [self.prefix] + [p for p in self.store.subprefixes(self.bucket, self.prefix)
+                                 if p < first and not _YEAR.fullmatch(p.removeprefix(self.prefix))]
+        found: dict[str, RawObject] = {}
+        for root in roots:
+            for obj in self.store.list_objects(self.bucket, root, start_key(root, oldest)):
+                found[obj.key] = obj
+        return list(found.values())
 
     def _try(self, obj: RawObject, attempts: int, deadline: Deadline, report: ReconcileReport) -> str:
         try:
