@@ -89,50 +89,53 @@ class Ingestor:
             self.repository.release_lease(INGEST_LEASE, self.owner)
 
     def _run(self, deadline: Deadline) -> list[IngestReport]:
-        # One BatchGetItem for every checkpoint, one delivery for all subreddits
-        # (PutRecordBatch packs up to 500 records whatever their subreddit), one
-        # BatchWriteItem for the checkpoints that may move.
+        # One BatchGetItem for every checkpoint; then each subreddit is delivered
+        # and checkpointed as soon as it is read, so a run cut short by its
+        # timeout (a slow listing, a long rate-limit wait) keeps what it did.
         checkpoints = self.repository.get_checkpoints(self.subreddits)
-        results: list[FetchResult] = []
-        for subreddit in self.subreddits:
+        reports: list[IngestReport] = []
+        failure: DeliveryError | None = None
+        for number, subreddit in enumerate(self.subreddits):
             if deadline.remaining_ms() < self.reserve_ms:
                 log.warning("time budget low, leaving subreddits for the next run",
-                            extra={"left": list(self.subreddits[len(results):])})
+                            extra={"left": list(self.subreddits[number:])})
                 break
             result = self.source.fetch(subreddit, checkpoints.get(subreddit), self.max_per_run, deadline)
-            if result.gap:
-                log.warning("listing ended before the checkpoint: comments in between were missed",
-                            extra={"subreddit": subreddit, "fetched": len(result.comments)})
-            results.append(result)
-        failure: DeliveryError | None = None
-        try:
-            self.sink.send([c for r in results for c in r.comments])
-        except DeliveryError as exc:
-            failure = exc
-        undelivered = failure.undelivered if failure else frozenset()
-        reports: list[IngestReport] = []
-        moved: list[Checkpoint] = []
-        for r in results:
-            if r.skipped_reason:
-                reports.append(IngestReport(r.subreddit, 0, 0, gap=False, skipped_reason=r.skipped_reason))
-                continue
-            lost = sum(1 for c in r.comments if c.id in undelivered)
-            if lost:
-                # The checkpoint stays where it was: the next run reads these again.
-                reports.append(IngestReport(r.subreddit, len(r.comments), len(r.comments) - lost, r.gap,
-                                            f"{lost} comments not delivered"))
-                continue
-            if r.comments:
-                moved.append(Checkpoint(r.subreddit, r.comments[0].id, r.comments[0].created_utc))
-            reports.append(IngestReport(r.subreddit, len(r.comments), len(r.comments), r.gap))
-        # Only after delivery: a crash before this line makes the next run resend
-        # at most this batch, which the classifier's deduplication absorbs.
-        self.repository.put_checkpoints(moved)
+            try:
+                reports.append(self._deliver(result))
+            except DeliveryError as exc:
+                failure = failure or exc
+                reports.append(IngestReport(subreddit, len(result.comments),
+                                            len(result.comments) - len(exc.undelivered), result.gap,
+                                            f"{len(exc.undelivered)} comments not delivered"))
         for report in reports:
             log.info("ingest summary", extra={"ingest": report.__dict__})
         if failure:
             raise failure
         return reports
+
+    def _deliver(self, r: FetchResult) -> IngestReport:
+        """Send one subreddit's comments, then move its checkpoint (only if all of them got through)."""
+        if r.skipped_reason:
+            return IngestReport(r.subreddit, 0, 0, gap=False, skipped_reason=r.skipped_reason)
+        if r.gap:
+            log.warning("listing ended before the checkpoint: comments in between were missed",
+                        extra={"subreddit": r.subreddit, "fetched": len(r.comments)})
+        if r.comments:
+            # A DeliveryError leaves the checkpoint where it was: the next run reads these again.
+            self.sink.send(r.comments)
+        if r.stopped_reason:
+            # Read newest first and stopped before the checkpoint: moving it would skip
+            # the unread part for good. The next run reads these again (deduplicated).
+            log.warning("listing cut short, checkpoint kept", extra={"subreddit": r.subreddit,
+                                                                     "reason": r.stopped_reason})
+            return IngestReport(r.subreddit, len(r.comments), len(r.comments), r.gap,
+                                skipped_reason=r.stopped_reason)
+        if r.comments:
+            # Only after delivery: a crash before this line makes the next run resend
+            # at most this subreddit's batch, which the classifier's deduplication absorbs.
+            self.repository.put_checkpoints([Checkpoint(r.subreddit, r.comments[0].id, r.comments[0].created_utc)])
+        return IngestReport(r.subreddit, len(r.comments), len(r.comments), r.gap)
 
 
 def s3_records(event: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,9 @@ class FetchResult:
     comments: list[Comment]  # newest first
     gap: bool  # the listing ended (or the cap was hit) before the checkpoint
     skipped_reason: str | None = None
+    #: Set when reading stopped early (time ran out inside the listing): the
+    #: comments read are delivered, the checkpoint must not move.
+    stopped_reason: str | None = None
 
 
 def build_reddit(credentials: RedditCredentials, urls: dict[str, str]) -> praw.Reddit:
@@ -85,6 +88,17 @@ def _reset_seconds(exc: prawcore.exceptions.ResponseException) -> float:
     return 60.0
 
 
+def _fetches_next(listing: Any) -> bool:
+    """Whether the next item needs a new page (PRAW's ListingGenerator keeps the
+    current page in ``_listing``); True when that cannot be told."""
+    page = getattr(listing, "_listing", None)
+    index = getattr(listing, "_list_index", None)
+    try:
+        return page is None or not isinstance(index, int) or index >= len(page)
+    except TypeError:
+        return True
+
+
 class RedditSource:
     def __init__(
         self,
@@ -111,7 +125,7 @@ class RedditSource:
                 reason = f"rate limited for {pending:.0f}s"
                 break
             try:
-                return self._read(subreddit, checkpoint, limit)
+                return self._read(subreddit, checkpoint, limit, deadline)
             except _PERMANENT as exc:
                 reason = f"{type(exc).__name__}: subreddit unavailable"
                 break
@@ -142,12 +156,25 @@ class RedditSource:
             return 0.0
         return max(0.0, (next_ns - time.monotonic_ns()) / 1e9)
 
-    def _read(self, subreddit: str, checkpoint: Checkpoint | None, limit: int) -> FetchResult:
+    def _read(self, subreddit: str, checkpoint: Checkpoint | None, limit: int, deadline: Deadline) -> FetchResult:
         now = self._clock()
-        listing: Iterable[Any] = self._reddit.subreddit(subreddit).comments(limit=limit)
+        listing: Iterator[Any] = iter(self._reddit.subreddit(subreddit).comments(limit=limit))
         comments: list[Comment] = []
         seen: set[str] = set()
-        for item in listing:
+        while True:
+            # PRAW fetches the next page inside next(), after prawcore's rate-limit
+            # sleep: stop before a page (or a wait) that would eat the reserve the
+            # delivery of what was read needs. A Lambda deadline runs on wall-clock
+            # time, so prawcore's sleeps count against it like any other wait.
+            wait = self._pending_wait() if _fetches_next(listing) else 0.0
+            if deadline.remaining_ms() - wait * 1000 < RESERVE_MS:
+                log.warning("time budget low inside a listing: delivering what was read",
+                            extra={"subreddit": subreddit, "read": len(comments)})
+                return FetchResult(subreddit, comments, gap=False,
+                                   stopped_reason=f"time ran out after {len(comments)} comments")
+            item = next(listing, None)
+            if item is None:
+                break
             comment = to_comment(item, now)
             if checkpoint and (
                 comment.id == checkpoint.last_id or comment.created_utc < checkpoint.last_created_utc

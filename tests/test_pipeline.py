@@ -349,3 +349,40 @@ def test_a_text_refused_while_its_neighbours_pass_is_quarantined(services: Servi
     assert endpoint.calls[-2:] == [["poison pill"], ["comment number 1"]]
     (entry,) = quarantined("raw/bad")
     assert "rejected by the model" in entry["reason"]
+
+
+class TimedOut(Exception):
+    """Stands in for the Lambda timeout killing the run in the middle of a listing."""
+
+
+def test_each_subreddit_is_delivered_and_checkpointed_before_the_next_is_read(services: Services) -> None:
+    # Before: delivery and checkpoints waited for every subreddit, so a run killed
+    # while reading the last one lost (and later repeated) everything it had read.
+    sink = FailingSink("none")
+
+    @dataclass
+    class SlowSecond(FakeSource):
+        def fetch(self, subreddit: str, checkpoint: Checkpoint | None, limit: int, deadline: Any) -> FetchResult:
+            if subreddit == "slow":
+                raise TimedOut
+            return super().fetch(subreddit, checkpoint, limit, deadline)
+
+    source = SlowSecond({"fast": FetchResult("fast", [make_comment(2, "fast"), make_comment(1, "fast")], gap=False)})
+    with pytest.raises(TimedOut):
+        Ingestor(source, sink, services.repository, ["fast", "slow"], 100).run(Unlimited())
+    assert [c.id for c in sink.sent] == ["i2", "i1"]
+    assert services.repository.get_checkpoint("fast") == Checkpoint("fast", "i2", 1_790_000_002.0)
+
+
+def test_a_listing_cut_short_is_delivered_and_keeps_its_checkpoint(services: Services) -> None:
+    services.repository.put_checkpoint(Checkpoint("busy", "i0", 1_790_000_000.0))
+    sink = FailingSink("none")
+    read = [make_comment(9, "busy"), make_comment(8, "busy")]
+    source = FakeSource({"busy": FetchResult("busy", read, gap=False, stopped_reason="time ran out after 2"),
+                         "next": FetchResult("next", [make_comment(20, "next")], gap=False)})
+    reports = Ingestor(source, sink, services.repository, ["busy", "next"], 100).run(Unlimited())
+    assert [c.id for c in sink.sent] == ["i9", "i8", "i20"]
+    # The part between i8 and the checkpoint is unread: the checkpoint stays, the next run reads it.
+    assert services.repository.get_checkpoint("busy") == Checkpoint("busy", "i0", 1_790_000_000.0)
+    assert reports[0].delivered == 2 and reports[0].skipped_reason == "time ran out after 2"
+    assert services.repository.get_checkpoint("next") == Checkpoint("next", "i20", 1_790_000_020.0)
