@@ -66,7 +66,7 @@ def classify(event: S3Event) -> dict[str, int]:
 
 
 @app.schedule(Rate(_boot.reconcile_minutes, unit=Rate.MINUTES), name="reconcile")
-def reconcile(event: CloudWatchEvent) -> dict[str, object]:
+def reconcile(event: CloudWatchEvent) -> dict[str, int]:
     # Raw objects whose S3 event was dropped or whose run crashed (chalicelib/reconciler.py).
     report = services().reconciler.run(deadline_of(event.context))
     observability.record_reconcile(report)

@@ -206,5 +206,6 @@ class EndpointClassifier:
                     raise ClassifierError("endpoint answered with invalid JSON") from exc
                 model = _model_from(response.get("CustomAttributes"), self.model_id)
                 return parse_response(payload, len(texts), model), calls
-            log.warning("endpoint call failed, retrying", extra={"error": last, "attempt": calls})
+            # Routine (throttling, cold starts): INFO; a request that keeps failing raises.
+            log.info("endpoint call failed, retrying", extra={"error": last, "attempt": calls})
         raise ClassifierError(f"endpoint {self.endpoint_name} still failing after {calls} attempts: {last}")

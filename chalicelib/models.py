@@ -147,9 +147,10 @@ class ReconcileReport:
     left: int = 0  # for the next run (time, or the endpoint is failing)
     stored: int = 0
     quarantined: int = 0
+    labels: dict[str, int] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> dict[str, int]:
         return {"listed": self.listed, "unfinished": self.unfinished, "recovered": len(self.recovered),
                 "failed": len(self.failed), "needing_attention": len(self.needing_attention), "busy": self.busy,
                 "deferred": self.deferred, "left": self.left, "stored": self.stored,
-                "quarantined": self.quarantined}
+                "quarantined": self.quarantined, **{f"label_{k}": v for k, v in sorted(self.labels.items())}}

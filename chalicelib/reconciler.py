@@ -75,8 +75,6 @@ class Reconciler:
             before = tries.get(obj.uri)
             if before and before.next_at > now:
                 report.deferred += 1
-                if before.count >= self.attention_after:
-                    report.needing_attention[obj.uri] = before.count
                 continue
             if deadline.remaining_ms() < self.processor.reserve_ms:
                 report.left += len(todo) - number
@@ -87,6 +85,13 @@ class Reconciler:
                 # would fail the same way; the next run takes them.
                 report.left += len(todo) - number - 1
                 break
+        # Objects not tried this run (the endpoint was failing) still need a person
+        # if they had failed often enough before.
+        for obj in todo:
+            before = tries.get(obj.uri)
+            if (before and before.count >= self.attention_after and obj.uri not in report.recovered
+                    and obj.uri not in report.needing_attention):
+                report.needing_attention[obj.uri] = before.count
         log.info("reconcile summary", extra={"reconcile": report.as_dict()})
         for uri, count in report.needing_attention.items():
             log.error("object still unclassified after repeated attempts: needs attention",
@@ -131,6 +136,8 @@ class Reconciler:
         report.recovered.append(obj.uri)
         report.stored += result.stored
         report.quarantined += result.quarantined
+        for label, count in result.labels.items():
+            report.labels[label] = report.labels.get(label, 0) + count
         if attempts:
             self.repository.clear_attempts(obj.uri)
         return "next"

@@ -105,10 +105,13 @@ class RedditSource:
         reddit: praw.Reddit,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.time,
+        reserve_ms: int = RESERVE_MS,
     ) -> None:
         self._reddit = reddit
         self._backoff = backoff or Backoff(attempts=3, base=1.0)
         self._clock = clock
+        #: Time kept for delivering what was read; waits and pages that would eat it are not started.
+        self.reserve_ms = reserve_ms
 
     def fetch(
         self, subreddit: str, checkpoint: Checkpoint | None, limit: int, deadline: Deadline
@@ -121,7 +124,7 @@ class RedditSource:
             # cannot end in time: the limit is per client, so it also holds for
             # the subreddits after the one that hit it.
             pending = self._pending_wait()
-            if pending and deadline.remaining_ms() - pending * 1000 < RESERVE_MS:
+            if pending and deadline.remaining_ms() - pending * 1000 < self.reserve_ms:
                 reason = f"rate limited for {pending:.0f}s"
                 break
             try:
@@ -132,7 +135,7 @@ class RedditSource:
             except prawcore.exceptions.TooManyRequests as exc:
                 wait = _reset_seconds(exc)
                 reason = f"rate limited for {wait:.0f}s"
-                if deadline.remaining_ms() - wait * 1000 < RESERVE_MS:
+                if deadline.remaining_ms() - wait * 1000 < self.reserve_ms:
                     break
                 log.warning("reddit rate limit, waiting", extra={"subreddit": subreddit, "seconds": wait})
                 self._backoff.sleep(wait)
@@ -167,7 +170,7 @@ class RedditSource:
             # delivery of what was read needs. A Lambda deadline runs on wall-clock
             # time, so prawcore's sleeps count against it like any other wait.
             wait = self._pending_wait() if _fetches_next(listing) else 0.0
-            if deadline.remaining_ms() - wait * 1000 < RESERVE_MS:
+            if deadline.remaining_ms() - wait * 1000 < self.reserve_ms:
                 log.warning("time budget low inside a listing: delivering what was read",
                             extra={"subreddit": subreddit, "read": len(comments)})
                 return FetchResult(subreddit, comments, gap=False,

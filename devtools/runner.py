@@ -30,6 +30,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from devtools.lambda_async import AsyncInvoker, Recovery, add_recovery_arguments, recovery_environment
+
 REPO = Path(__file__).resolve().parents[1]
 STAGE = "local"
 REGION = "us-east-1"
@@ -137,14 +139,15 @@ def aws_environment(moto_port: int, model_port: int) -> dict[str, str]:
     }
 
 
-def start_backends(procs: Processes) -> tuple[dict[str, str], dict[str, str]]:
+def start_backends(procs: Processes, model_args: Sequence[str] = ()) -> tuple[dict[str, str], dict[str, str]]:
     """Start moto and the local model server on free ports; returns (aws env, full child env)."""
     py = sys.executable
     moto_port, model_port = free_port(), free_port()
     aws = aws_environment(moto_port, model_port)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **aws}
     moto = procs.start("moto", [py, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)], env)
-    model = procs.start("model-server", [py, "-m", "devtools.model_server", "--port", str(model_port)], env)
+    model = procs.start("model-server", [py, "-m", "devtools.model_server", "--port", str(model_port),
+                                            *model_args], env)
     wait_http(f"http://127.0.0.1:{moto_port}/moto-api/", proc=moto)
     wait_http(f"http://127.0.0.1:{model_port}/ping", proc=model)
     return aws, env
@@ -194,13 +197,16 @@ class Runner:
         self.queue_url = ""
         self.totals = Cycle()
         self.summary: dict[str, Any] | None = None
+        self.recovery: Recovery  # built once the app is imported (up())
+        self._current = Cycle()
 
     # -- start-up ----------------------------------------------------------------------
 
     def up(self) -> None:
         py = sys.executable
         say("starting moto server, model server and fake Reddit ...")
-        aws, env = start_backends(self.procs)
+        outage = ["--outage-seconds", str(self.args.endpoint_outage)] if self.args.endpoint_outage else []
+        aws, env = start_backends(self.procs, outage)
         reddit_port = free_port()
         replay: list[str] = []
         for folder in self.args.replay or []:
@@ -215,6 +221,7 @@ class Runner:
         reddit_url = f"http://127.0.0.1:{reddit_port}"
         overrides = {"REDDIT_OAUTH_URL": reddit_url, "REDDIT_URL": reddit_url, "REDDIT_SHORT_URL": reddit_url,
                      "SUBREDDITS": self.args.subreddits or stage_env.get("SUBREDDITS", "all")}
+        overrides.update(recovery_environment(self.args))
         if not self.args.verbose:
             # The runner prints its own summaries; handler logs only when something is wrong.
             overrides["POWERTOOLS_LOG_LEVEL"] = "WARNING"
@@ -233,6 +240,7 @@ class Runner:
         import app as app_module  # noqa: PLC0415 - only after the environment is set
 
         self.app = app_module.app
+        self.recovery = self._recovery()
         self.stack = {
             "aws_endpoint_url": aws["AWS_ENDPOINT_URL"],
             "sagemaker_runtime_endpoint_url": aws["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"],
@@ -286,20 +294,36 @@ class Runner:
             result.errors += 1
             say(f"ingest failed: {type(exc).__name__}: {exc}")
         say(f"ingested {result.ingested} new comments; classifying delivered objects ...")
+        self._current = result
         for event in self._drain_events():
             result.objects += len(event.get("Records", []))
-            try:
-                totals = handlers["classify"](event, LambdaContext("classify", CLASSIFY_TIMEOUT_S))
-            except Exception as exc:
-                result.errors += 1
-                say(f"classify failed: {type(exc).__name__}: {exc}")
-                continue
-            result.classified += totals.get("stored", 0) + totals.get("quarantined", 0)
-            result.stored += totals.get("stored", 0)
-            result.already_stored += totals.get("already_stored", 0)
-            result.quarantined += totals.get("quarantined", 0)
-            result.labels.update({k.removeprefix("label_"): v for k, v in totals.items() if k.startswith("label_")})
+            # As S3 invokes it: asynchronously, with Lambda's two retries (devtools/lambda_async.py).
+            self.recovery.invoker.invoke(event)
+        self.recovery.tick()
         return result
+
+    def _count(self, totals: dict[str, int]) -> None:
+        """A classify invocation (first try or retry) succeeded: add its totals."""
+        result = self._current
+        result.classified += totals.get("stored", 0) + totals.get("quarantined", 0)
+        result.stored += totals.get("stored", 0)
+        result.already_stored += totals.get("already_stored", 0)
+        result.quarantined += totals.get("quarantined", 0)
+        result.labels.update({k.removeprefix("label_"): v for k, v in totals.items() if k.startswith("label_")})
+
+    def _recovery(self) -> Recovery:
+        handlers = self.app.handler_map
+
+        def reconcile() -> dict[str, Any]:
+            report = handlers["reconcile"](scheduled_event(), LambdaContext("reconcile", CLASSIFY_TIMEOUT_S))
+            self._count({k: int(v) for k, v in report.items() if k in ("stored", "quarantined")
+                         or k.startswith("label_")})
+            return dict(report)
+
+        invoker = AsyncInvoker(handlers["classify"],
+                               lambda: LambdaContext("classify", CLASSIFY_TIMEOUT_S),
+                               delays=tuple(self.args.async_delays), on_result=self._count, say=say)
+        return Recovery(invoker, reconcile, reconcile_every=self.args.reconcile_every, say=say)
 
     def _drain_events(self) -> Iterator[dict[str, Any]]:
         """S3 events from the queue until it stays empty (moto's Firehose writes at once)."""
@@ -338,6 +362,9 @@ class Runner:
             number += 1
             started = time.monotonic()
             result = self.cycle()
+            if self.args.once and not self.recovery.settle(result.objects, self.args.settle_timeout):
+                result.errors += 1
+                say(f"objects still unfinished after {self.args.settle_timeout:g} s")
             for name in ("ingested", "objects", "classified", "stored", "already_stored", "quarantined", "errors"):
                 setattr(self.totals, name, getattr(self.totals, name) + getattr(result, name))
             self.totals.labels.update(result.labels)
@@ -346,14 +373,25 @@ class Runner:
                 f"classified {result.classified}, stored {result.stored}, quarantined {result.quarantined}, "
                 f"labels {dict(result.labels) or '{}'}; table now holds {stats['total']} "
                 f"({stats['labels']['hate']} hate / {stats['labels']['nothate']} nothate)")
+            recovery = self.recovery.summary()
+            if recovery["classify_failed"] or recovery["recovered_by_reconciler"]:
+                say("recovery: {classify_failed} classify invocations failed, {classify_retries} Lambda retries "
+                    "({recovered_by_retry} recovered), {dropped_after_retries} events dropped after the retries, "
+                    "{recovered_by_reconciler} objects recovered by the reconciler in {reconcile_runs} runs, "
+                    "{objects_needing_attention} flagged ObjectsNeedingAttention; errors seen: {errors}"
+                    .format(**recovery))
             if self.args.once:
                 ids = self.api_ids()
                 summary = {**self.totals.as_dict(), "stats": stats, "api_url": self.stack["api_url"],
-                           "api_comments": len(ids), "api_unique": len(set(ids))}
+                           "api_comments": len(ids), "api_unique": len(set(ids)), "recovery": recovery}
+                if self.args.endpoint_outage:
+                    with urllib.request.urlopen(f"{self.stack['sagemaker_runtime_endpoint_url']}/outage",  # noqa: S310
+                                                timeout=10) as response:
+                        summary["endpoint_outage"] = json.load(response)
                 self.summary = summary  # printed by main() as the very last line, after shutdown
                 return 1 if self.totals.errors else 0
             say(f"API: {self.stack['api_url']}/comments  (next cycle in {self.args.every} s; Ctrl-C stops)")
-            time.sleep(self.args.every)
+            self.recovery.idle(self.args.every)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -370,6 +408,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8000, help="port of the REST API (default 8000)")
     parser.add_argument("--verbose", action="store_true", help="show the handlers' structured JSON logs")
     parser.add_argument("--model-id", default=load().model_id, help=argparse.SUPPRESS)
+    add_recovery_arguments(parser)
     args = parser.parse_args(argv)
     for folder in args.replay or []:
         if not folder.exists():

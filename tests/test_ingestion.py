@@ -7,7 +7,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import prawcore
@@ -17,6 +17,7 @@ from chalice.test import Client
 import app as app_module
 from chalicelib.clients import AwsClients
 from chalicelib.factory import Services
+from chalicelib.reddit_source import RedditSource
 from chalicelib.retry import NO_WAIT
 from devtools.fake_reddit import FakeRedditServer, load_replay_dir, load_sample
 from tests.conftest import REDDIT_SECRET_VALUE, FakeEndpoint, s3_event, shared_data
@@ -33,6 +34,7 @@ def make_client(settings: Any, server: FakeRedditServer, endpoint: FakeEndpoint,
     services = Services(settings, AwsClients(overrides={"sagemaker-runtime": endpoint}), NO_WAIT)
     services.processor.reserve_ms = 0
     services.ingestor.reserve_ms = 0
+    cast(RedditSource, services.ingestor.source).reserve_ms = 0  # chalice.test's context has 3 s in all
     app_module.set_services(services)
     return Client(app_module.app)
 

@@ -59,3 +59,25 @@ def test_runner_once_on_the_recorded_cassettes() -> None:
     _, summary = run_once("--replay", str(folder))
     assert summary["api_comments"] == summary["api_unique"] == summary["stored"] == 634
     assert summary["stats"]["total"] == 634
+
+
+def test_runner_recovers_every_comment_from_an_endpoint_outage(tmp_path: Path) -> None:
+    """The model server fails from the first classification (ModelNotReady, then the
+    container's 400) for longer than Lambda's shortened retries; the reconciler
+    finishes the objects afterwards, with no manual step, each comment stored once."""
+    sample = load_sample().comments[:12]
+    listing = {"kind": "Listing", "data": {"children": [{"kind": "t1", "data": c} for c in sample],
+                                           "after": None, "before": None}}
+    (tmp_path / "good.json").write_text(json.dumps(listing))
+    proc, summary = run_once("--replay", str(tmp_path), "--endpoint-outage", "12", "--async-delays", "1,2",
+                             "--reconcile-every", "2", "--reconcile-min-age", "1", "--attention-after", "2",
+                             "--slow-retry", "3")
+    assert summary["api_comments"] == summary["api_unique"] == summary["stats"]["total"] == 12
+    recovery = summary["recovery"]
+    assert recovery["classify_failed"] >= 1 and recovery["dropped_after_retries"] >= 1
+    assert recovery["classify_retries"] == 2 * recovery["dropped_after_retries"]
+    assert recovery["recovered_by_reconciler"] >= 1 and recovery["objects_needing_attention"] >= 1
+    # Both failure modes of a real outage were served: the serverless cold start and the container's 400.
+    assert set(summary["endpoint_outage"]["refused"]) == {"not_ready", "failing"}
+    assert summary["endpoint_outage"]["over"]
+    assert "recovery:" in proc.stdout and "Lambda drops the event" in proc.stdout
