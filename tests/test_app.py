@@ -121,3 +121,15 @@ def test_each_object_run_publishes_cloudwatch_metrics(client: Any, capsys: pytes
     assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "RedditHateWatch"
     values = (emf["CommentsIn"], emf["CommentsStored"], emf["CommentsQuarantined"], emf["HateLabels"])
     assert values == ([3.0], [2.0], [1.0], [1.0])  # EMF keeps each metric as a list of values
+
+
+def test_the_reconcile_schedule_classifies_an_object_whose_event_was_lost(client: Any, services: Services) -> None:
+    services.reconciler.min_age_seconds = 0  # moto stamps the object "now"
+    put("raw/lost.json", [comment_doc(i) for i in range(2)])
+    event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
+                                            resources=[])
+    report = client.lambda_.invoke("reconcile", event).payload
+    assert (report["listed"], report["recovered"], report["stored"], report["needing_attention"]) == (1, 1, 2, 0)
+    again = client.lambda_.invoke("reconcile", event).payload
+    assert (again["unfinished"], again["recovered"]) == (0, 0)
+    assert client.http.get("/stats").json_body["total"] == 2
