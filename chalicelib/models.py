@@ -97,6 +97,7 @@ class IngestReport:
     delivered: int
     gap: bool
     skipped_reason: str | None = None
+    cut_short: str | None = None  # read only partly (time ran out): delivered, checkpoint kept
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ def record_ingest(reports: Sequence[IngestReport]) -> None:
     metrics.add_metric("CommentsDelivered", MetricUnit.Count, sum(r.delivered for r in reports))
     metrics.add_metric("ListingGaps", MetricUnit.Count, sum(1 for r in reports if r.gap))
     metrics.add_metric("SubredditsSkipped", MetricUnit.Count, sum(1 for r in reports if r.skipped_reason))
+    metrics.add_metric("ListingsCutShort", MetricUnit.Count, sum(1 for r in reports if r.cut_short))
     metrics.flush_metrics()
 
 

@@ -129,8 +129,7 @@ class Ingestor:
             # the unread part for good. The next run reads these again (deduplicated).
             log.warning("listing cut short, checkpoint kept", extra={"subreddit": r.subreddit,
                                                                      "reason": r.stopped_reason})
-            return IngestReport(r.subreddit, len(r.comments), len(r.comments), r.gap,
-                                skipped_reason=r.stopped_reason)
+            return IngestReport(r.subreddit, len(r.comments), len(r.comments), r.gap, cut_short=r.stopped_reason)
         if r.comments:
             # Only after delivery: a crash before this line makes the next run resend
             # at most this subreddit's batch, which the classifier's deduplication absorbs.

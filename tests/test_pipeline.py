@@ -384,5 +384,6 @@ def test_a_listing_cut_short_is_delivered_and_keeps_its_checkpoint(services: Ser
     assert [c.id for c in sink.sent] == ["i9", "i8", "i20"]
     # The part between i8 and the checkpoint is unread: the checkpoint stays, the next run reads it.
     assert services.repository.get_checkpoint("busy") == Checkpoint("busy", "i0", 1_790_000_000.0)
-    assert reports[0].delivered == 2 and reports[0].skipped_reason == "time ran out after 2"
+    assert reports[0].delivered == 2 and reports[0].cut_short == "time ran out after 2"
+    assert reports[0].skipped_reason is None
     assert services.repository.get_checkpoint("next") == Checkpoint("next", "i20", 1_790_000_020.0)
