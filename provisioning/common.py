@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 APP_NAME = "reddit-hate-watch"
 DEFAULT_PREFIX = "reddit-hate"
 DEFAULT_MODEL_ID = cfg.Settings.model_id
-LAMBDA_FUNCTIONS = ("ingest", "classify", "api_handler")
+LAMBDA_FUNCTIONS = ("ingest", "classify", "reconcile", "api_handler")
 # Newest Hugging Face PyTorch inference image the bundled sagemaker 2.x
 # image_uris config knows (CPU flavour is picked for serverless).
 DEFAULT_TRANSFORMERS_VERSION = "4.51.3"

@@ -131,6 +131,27 @@ def lambda_policies(names: Names) -> dict[str, dict[str, Any]]:
                 [table],
             ),
         ],
+        # The scheduled reconciler (chalicelib/reconciler.py) runs objects through the same
+        # processor as classify, so it needs the same object, endpoint and table rights,
+        # plus listing raw/ only; no GetItem (it reads with BatchGetItem).
+        "reconcile": [
+            {**statement("ListRaw", ["s3:ListBucket"], [names.bucket_arn]),
+             "Condition": {"StringLike": {"s3:prefix": [f"{schema.DEFAULT_RAW_PREFIX}*"]}}},
+            statement("ReadRaw", ["s3:GetObject"], [raw]),
+            statement("WriteQuarantine", ["s3:PutObject"], [quarantine]),
+            statement("Invoke", ["sagemaker:InvokeEndpoint"], [names.endpoint_arn]),
+            statement(
+                "Table",
+                [
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:BatchWriteItem",
+                    "dynamodb:DeleteItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                ],
+                [table],
+            ),
+        ],
         "api_handler": [
             statement("Read", ["dynamodb:GetItem", "dynamodb:Query"], [table, *indexes]),
             statement("CursorKey", ["secretsmanager:GetSecretValue"], [names.secret_arn(names.cursor_secret)]),

@@ -86,7 +86,7 @@ def test_create_provisions_every_resource(session: boto3.Session, calls: CallLog
                                           capsys: pytest.CaptureFixture[str]) -> None:
     assert run(session, cfg_path) == 0
     out = capsys.readouterr().out
-    assert out.count(" created") == 11 and re.search(r"config.json +updated", out)
+    assert out.count(" created") == 12 and re.search(r"config.json +updated", out)
     # The SDK must not have looked the account up itself: one STS call, ours.
     assert calls.ops.count("sts.GetCallerIdentity") == 1
 

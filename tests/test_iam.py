@@ -22,6 +22,7 @@ CONFIG = REPO / ".chalice" / "config.json"
 SERVICES: dict[str, set[str]] = {
     "ingest": {"secretsmanager", "firehose", "dynamodb", "logs"},
     "classify": {"s3", "sagemaker", "dynamodb", "logs"},
+    "reconcile": {"s3", "sagemaker", "dynamodb", "logs"},
     "api_handler": {"dynamodb", "secretsmanager", "logs"},
 }
 # Wildcards that do not widen a grant beyond one resource family:
@@ -148,3 +149,23 @@ def test_policies_deploy_model_writes_are_least_privilege(aws: None, tmp_path: P
         # Each function is granted every service it calls (no silent AccessDenied in production).
         granted = {a.split(":", 1)[0] for s in _list(policy["Statement"]) for a in _list(s.get("Action", []))}
         assert granted == SERVICES[function], (stage, function, granted)
+
+
+def test_the_reconciler_lists_only_raw_and_writes_nothing_but_quarantine(aws: None) -> None:
+    from provisioning.common import Names  # noqa: PLC0415
+    from provisioning.policies import lambda_policies  # noqa: PLC0415
+
+    names = Names("reddit-hate", "dev", "123456789012", "us-east-1", "aws")
+    policy = lambda_policies(names)["reconcile"]
+    assert violations("reconcile", policy) == []
+    by_action = {a: s for s in policy["Statement"] for a in _list(s["Action"])}
+    listing = by_action["s3:ListBucket"]
+    assert listing["Resource"] == [names.bucket_arn]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["raw/*"]}}
+    assert by_action["s3:GetObject"]["Resource"] == [f"{names.bucket_arn}/raw/*"]
+    assert by_action["s3:PutObject"]["Resource"] == [f"{names.bucket_arn}/quarantine/*"]
+    assert by_action["sagemaker:InvokeEndpoint"]["Resource"] == [names.endpoint_arn]
+    # What chalicelib.repository calls for it: leases, completion and attempt records, comments, counters.
+    assert {a for a in by_action if a.startswith("dynamodb:")} == {
+        "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:PutItem",
+        "dynamodb:UpdateItem"}
