@@ -50,6 +50,9 @@ _RETRYABLE_CODES = frozenset({
     "InternalDependencyException", "ServiceUnavailableException",
 })
 
+#: How a refused input's reason starts (quarantine files carry it).
+REFUSED = "rejected by the model: "
+
 T = TypeVar("T")
 
 
@@ -144,8 +147,9 @@ class EndpointClassifier:
         if len(texts) > 1 and all(isinstance(p, str) for p in result.predictions):
             # Every input "rejected" is not bad input: the Hugging Face container
             # answers 400 for its own faults too (e.g. a model that failed to load).
-            raise ClassifierError(f"endpoint {self.endpoint_name} rejected all {len(texts)} inputs: "
-                                  f"{result.predictions[0]}")
+            first = str(result.predictions[0]).removeprefix(REFUSED)
+            raise ClassifierError(f"endpoint {self.endpoint_name} rejected all {len(texts)} inputs "
+                                  f"(an endpoint fault, not bad input): {first}")
         return result
 
     def _classify(self, texts: Sequence[str], started: float) -> ClassifyResult:
@@ -156,7 +160,7 @@ class EndpointClassifier:
             return ClassifyResult(list(predictions), calls)
         except InputRejected as exc:
             if len(texts) == 1:
-                return ClassifyResult([f"rejected by the model: {exc}"], exc.calls)
+                return ClassifyResult([f"{REFUSED}{exc}"], exc.calls)
             # One bad input fails the whole request: bisect to find it and keep the rest.
             middle = len(texts) // 2
             left = self._classify(texts[:middle], started)
