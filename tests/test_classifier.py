@@ -84,7 +84,7 @@ def test_long_texts_are_cut_for_the_model() -> None:
 def test_every_input_rejected_is_an_endpoint_fault_not_bad_input() -> None:
     endpoint = FakeEndpoint()
     endpoint.reject = ""  # every request fails with ModelError 400, as a container that failed to load
-    with pytest.raises(ClassifierError, match="rejected all 4 inputs"):
+    with pytest.raises(ClassifierError, match=r"rejected all 2 inputs of a split \(an endpoint fault"):
         make(endpoint).classify(["a", "b", "c", "d"])
 
 
@@ -158,3 +158,12 @@ def test_the_request_caps_tokens_beside_truncation() -> None:
     body = json.loads(sent[0]["Body"])
     assert body["parameters"] == {"truncation": True, "max_length": 512}
     assert sent[0]["ContentType"] == "application/json"
+
+
+def test_a_container_refusing_everything_costs_a_few_calls_not_a_full_bisection() -> None:
+    endpoint = FakeEndpoint()
+    endpoint.reject = ""  # every request fails with the container's 400
+    with pytest.raises(ClassifierError, match="endpoint fault"):
+        make(endpoint).classify([f"text {i}" for i in range(256)])
+    # 256 -> 128 -> ... -> 2 -> 1, 1: the first pair refused entirely ends it (was 511 calls).
+    assert len(endpoint.calls) == 10
