@@ -165,15 +165,15 @@ class EndpointClassifier:
             middle = len(texts) // 2
             left = self._classify(texts[:middle], started)
             right = self._classify(texts[middle:], started)
-            predictions = left.predictions + right.predictions
-            if all(isinstance(p, str) for p in predictions):
+            both = left.predictions + right.predictions
+            if all(isinstance(p, str) for p in both):
                 # Both halves refused, down to single texts: a container failing on
                 # everything, not bad input. Stop here rather than bisect every other
                 # branch of the request (a 256-text request would cost ~500 calls).
-                first = str(predictions[0]).removeprefix(REFUSED)
+                first = str(both[0]).removeprefix(REFUSED)
                 raise ClassifierError(f"endpoint {self.endpoint_name} rejected all {len(texts)} inputs of a "
                                       f"split (an endpoint fault, not bad input): {first}") from exc
-            return ClassifyResult(predictions, exc.calls + left.calls + right.calls)
+            return ClassifyResult(both, exc.calls + left.calls + right.calls)
 
     def _invoke(self, texts: list[str], started: float) -> tuple[list[Prediction], int]:
         body = request_body(texts)
