@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,11 +30,11 @@ from types import FrameType
 from typing import Any
 
 from devtools.lambda_async import AsyncInvoker, Recovery, add_recovery_arguments, recovery_environment
+from devtools.runstate import PortBusy, RunState, check_child, check_ports, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 STAGE = "local"
 REGION = "us-east-1"
-STACK_FILE = REPO / ".local" / "stack.json"
 #: Lambda timeouts, as in .chalice/config.json.
 LAMBDA_TIMEOUT_S = 300
 CLASSIFY_TIMEOUT_S = 900
@@ -51,16 +50,16 @@ def say(message: str) -> None:
     print(f"[run] {message}", flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def wait_http(url: str, seconds: float = 60.0, proc: subprocess.Popen[bytes] | None = None,
+              procs: Processes | None = None) -> None:
+    """Until ``url`` answers anything at all (any HTTP status counts as up).
 
-
-def wait_http(url: str, seconds: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> None:
-    """Until ``url`` answers anything at all (any HTTP status counts as up)."""
+    With ``procs``, a child that exits meanwhile raises ChildDied with its name and log.
+    """
     end = time.monotonic() + seconds
     while time.monotonic() < end:
+        if procs is not None:
+            procs.check()
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"{url}: process exited with {proc.returncode}")
         try:
@@ -87,6 +86,11 @@ class Processes:
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         self.children.append((name, proc))
         return proc
+
+    def check(self) -> None:
+        """Raise ChildDied for the first child that has exited."""
+        for name, proc in self.children:
+            check_child(name, proc, self.log_dir / f"{name}.log")
 
     def stop(self) -> None:
         for _name, proc in reversed(self.children):
@@ -139,17 +143,18 @@ def aws_environment(moto_port: int, model_port: int) -> dict[str, str]:
     }
 
 
-def start_backends(procs: Processes, model_args: Sequence[str] = ()) -> tuple[dict[str, str], dict[str, str]]:
-    """Start moto and the local model server on free ports; returns (aws env, full child env)."""
+def start_backends(procs: Processes, model_args: Sequence[str] = (), moto_port: int = 0,
+                   model_port: int = 0) -> tuple[dict[str, str], dict[str, str]]:
+    """Start moto and the local model server (port 0: a free one); returns (aws env, full child env)."""
     py = sys.executable
-    moto_port, model_port = free_port(), free_port()
+    moto_port, model_port = moto_port or free_port(), model_port or free_port()
     aws = aws_environment(moto_port, model_port)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **aws}
     moto = procs.start("moto", [py, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)], env)
     model = procs.start("model-server", [py, "-m", "devtools.model_server", "--port", str(model_port),
                                             *model_args], env)
-    wait_http(f"http://127.0.0.1:{moto_port}/moto-api/", proc=moto)
-    wait_http(f"http://127.0.0.1:{model_port}/ping", proc=model)
+    wait_http(f"http://127.0.0.1:{moto_port}/moto-api/", proc=moto, procs=procs)
+    wait_http(f"http://127.0.0.1:{model_port}/ping", proc=model, procs=procs)
     return aws, env
 
 
@@ -190,7 +195,8 @@ class Cycle:
 class Runner:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.procs = Processes(REPO / ".local" / "logs")
+        self.state = RunState(str(args.port))
+        self.procs = Processes(self.state.log_dir)
         self.stack: dict[str, Any] = {}
         self.app: Any = None
         self.sqs: Any = None
@@ -204,16 +210,21 @@ class Runner:
 
     def up(self) -> None:
         py = sys.executable
+        a = self.args
+        # Before anything starts: a busy port would otherwise surface as another stack's answers.
+        check_ports([(a.port, "REST API", "--port"), (a.moto_port, "moto server", "--moto-port"),
+                     (a.model_port, "model server", "--model-port"), (a.reddit_port, "fake Reddit", "--reddit-port")])
+        self.state.acquire()
         say("starting moto server, model server and fake Reddit ...")
         outage = ["--outage-seconds", str(self.args.endpoint_outage)] if self.args.endpoint_outage else []
-        aws, env = start_backends(self.procs, outage)
-        reddit_port = free_port()
+        aws, env = start_backends(self.procs, outage, a.moto_port, a.model_port)
+        reddit_port = a.reddit_port or free_port()
         replay: list[str] = []
         for folder in self.args.replay or []:
             replay += ["--replay", str(folder)]
         reddit = self.procs.start(
             "fake-reddit", [py, "-m", "devtools.fake_reddit", "--port", str(reddit_port), *replay], env)
-        wait_http(f"http://127.0.0.1:{reddit_port}/api/v1/access_token", proc=reddit)
+        wait_http(f"http://127.0.0.1:{reddit_port}/api/v1/access_token", proc=reddit, procs=self.procs)
         self._report_replay_warnings()
 
         say("provisioning the emulated stack with deploy_model.py ...")
@@ -235,7 +246,7 @@ class Runner:
             str(Path(py).with_name("chalice")), "local", "--stage", STAGE, "--host", "127.0.0.1",
             "--port", str(self.args.port), "--no-autoreload"], {**env, **overrides})
         api_url = f"http://127.0.0.1:{self.args.port}"
-        wait_http(f"{api_url}/stats", proc=api)
+        wait_http(f"{api_url}/stats", proc=api, procs=self.procs)
 
         import app as app_module  # noqa: PLC0415 - only after the environment is set
 
@@ -252,9 +263,9 @@ class Runner:
             "queue_url": self.queue_url, "reddit_url": reddit_url, "api_url": api_url,
             "subreddits": overrides["SUBREDDITS"], "pid": os.getpid(),
         }
-        STACK_FILE.parent.mkdir(parents=True, exist_ok=True)
-        STACK_FILE.write_text(json.dumps(self.stack, indent=2) + "\n")
-        say(f"stack is up; its addresses are in {STACK_FILE.relative_to(REPO)}; logs in .local/logs/")
+        written = self.state.write_stack(self.stack)
+        say(f"stack is up; its addresses are in {' and '.join(str(p.relative_to(REPO)) for p in written)}; "
+            f"logs in {self.state.log_dir.relative_to(REPO)}/")
 
     def _report_replay_warnings(self) -> None:
         if not self.args.replay:
@@ -323,7 +334,8 @@ class Runner:
         invoker = AsyncInvoker(handlers["classify"],
                                lambda: LambdaContext("classify", CLASSIFY_TIMEOUT_S),
                                delays=tuple(self.args.async_delays), on_result=self._count, say=say)
-        return Recovery(invoker, reconcile, reconcile_every=self.args.reconcile_every, say=say)
+        return Recovery(invoker, reconcile, reconcile_every=self.args.reconcile_every, say=say,
+                        sleep=self.watchful_sleep)
 
     def _drain_events(self) -> Iterator[dict[str, Any]]:
         """S3 events from the queue until it stays empty (moto's Firehose writes at once)."""
@@ -361,7 +373,10 @@ class Runner:
         while True:
             number += 1
             started = time.monotonic()
+            self.procs.check()
             result = self.cycle()
+            # A failed handler call is often a dead backend: name it rather than print numbers.
+            self.procs.check()
             if self.args.once and not self.recovery.settle(result.objects, self.args.settle_timeout):
                 result.errors += 1
                 say(f"objects still unfinished after {self.args.settle_timeout:g} s")
@@ -393,6 +408,16 @@ class Runner:
             say(f"API: {self.stack['api_url']}/comments  (next cycle in {self.args.every} s; Ctrl-C stops)")
             self.recovery.idle(self.args.every)
 
+    def watchful_sleep(self, seconds: float) -> None:
+        """Every wait of the runner (between cycles, for retries): a child that exits stops it at once."""
+        end = time.monotonic() + seconds
+        while True:
+            self.procs.check()
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(0.5, left))
+
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     from devtools.hatemodel import load  # noqa: PLC0415
@@ -406,6 +431,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--once", action="store_true", help="one cycle, then a JSON summary line, then exit")
     parser.add_argument("--every", type=int, default=60, help="seconds between cycles (default 60)")
     parser.add_argument("--port", type=int, default=8000, help="port of the REST API (default 8000)")
+    for option, what in (("--moto-port", "moto server"), ("--model-port", "local model server"),
+                         ("--reddit-port", "fake Reddit server")):
+        parser.add_argument(option, type=int, default=0, metavar="N",
+                            help=f"port of the {what} (default: a free one)")
     parser.add_argument("--verbose", action="store_true", help="show the handlers' structured JSON logs")
     parser.add_argument("--model-id", default=load().model_id, help=argparse.SUPPRESS)
     add_recovery_arguments(parser)
@@ -415,6 +444,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             parser.error(f"--replay {folder}: no such file or folder")
     if args.every < 1:
         parser.error("--every must be at least 1 second")
+    ports = [args.port, *(p for p in (args.moto_port, args.model_port, args.reddit_port) if p)]
+    if any(not 0 < p < 65536 for p in ports) or len(set(ports)) != len(ports):
+        parser.error("--port, --moto-port, --model-port and --reddit-port must be distinct ports in 1-65535")
     return args
 
 
@@ -432,17 +464,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = runner.run()
     except KeyboardInterrupt:
         say("stopping ...")
-    except RuntimeError as exc:
+    except PortBusy as exc:
+        say(f"error: {exc}")
+        code = 2
+    except RuntimeError as exc:  # RunError (ChildDied, a live run's state) and start-up failures
         say(f"error: {exc}")
         code = 1
     finally:
         # A second Ctrl-C or SIGTERM (a supervisor's, say) must not cut the cleanup short.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        started = bool(runner.procs.children)
         runner.procs.stop()
-        with contextlib.suppress(FileNotFoundError):
-            STACK_FILE.unlink()
-        say("all processes stopped")
+        runner.state.release()
+        if started:
+            say("all processes stopped")
     if runner.summary is not None:
         print(json.dumps(runner.summary, sort_keys=True), flush=True)
     return code
