@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from chalice import BadRequestError, Chalice, ConvertToMiddleware, CORSConfig, IAMAuthorizer, NotFoundError, Rate
+from chalice import (
+    BadRequestError,
+    Chalice,
+    ChaliceViewError,
+    ConvertToMiddleware,
+    CORSConfig,
+    IAMAuthorizer,
+    NotFoundError,
+    Rate,
+)
 from chalice.app import CloudWatchEvent, S3Event
 
 from chalicelib import config, factory, observability, queries
-from chalicelib.errors import ValidationError
+from chalicelib.errors import ConfigError, MissingConfiguration, ValidationError
 from chalicelib.pipeline import total
 from chalicelib.retry import deadline_of
 
@@ -41,6 +52,36 @@ def set_services(replacement: factory.Services | None) -> None:
     """Tests and the offline runner swap the composition root."""
     global _services  # noqa: PLW0603
     _services = replacement
+
+
+class ServiceUnavailableError(ChaliceViewError):
+    STATUS_CODE = 503
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+#: What a caller of an unconfigured API is told; setting names only, never values or resource names.
+UNCONFIGURED = ("this API is not configured (missing: {missing}). Offline: start `make run`, then `make api` "
+                "serves chalice local against it. AWS: run `python deploy_model.py --stage STAGE`, then "
+                "`chalice deploy --stage STAGE`.")
+MISCONFIGURED = "this API's configuration is invalid or unreadable; the server log names the setting"
+
+
+def configured(view: Callable[_P, _R]) -> Callable[_P, _R]:
+    """A ConfigError becomes a 503 that says what to run, instead of Chalice's generic 500."""
+
+    @functools.wraps(view)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return view(*args, **kwargs)
+        except MissingConfiguration as exc:
+            logger.error("configuration missing", extra={"missing": list(exc.missing)})
+            raise ServiceUnavailableError(UNCONFIGURED.format(missing=", ".join(exc.missing))) from None
+        except ConfigError as exc:
+            logger.error("configuration invalid", extra={"error": str(exc)})
+            raise ServiceUnavailableError(MISCONFIGURED) from None
+
+    return wrapper
 
 
 _route_options: dict[str, Any] = {
@@ -74,6 +115,7 @@ def reconcile(event: CloudWatchEvent) -> dict[str, int]:
 
 
 @app.route("/comments", methods=["GET"], **_route_options)
+@configured
 def list_comments() -> dict[str, Any]:
     s = services()
     params = app.current_request.query_params if app.current_request else None
@@ -87,6 +129,7 @@ def list_comments() -> dict[str, Any]:
 
 
 @app.route("/comments/{comment_id}", methods=["GET"], **_route_options)
+@configured
 def get_comment(comment_id: str) -> dict[str, Any]:
     try:
         item = services().repository.get_comment(queries.comment_id_param(comment_id))
@@ -98,6 +141,7 @@ def get_comment(comment_id: str) -> dict[str, Any]:
 
 
 @app.route("/stats", methods=["GET"], **_route_options)
+@configured
 def stats() -> dict[str, Any]:
     try:
         subreddit = queries.parse_stats_query(app.current_request.query_params if app.current_request else None)

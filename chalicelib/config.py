@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from chalicelib import schema
-from chalicelib.errors import ConfigError
+from chalicelib.errors import ConfigError, MissingConfiguration
 
 # Environment variable names (the stage keys in .chalice/config.json).
 ENV_BUCKET = "BUCKET_NAME"
@@ -112,11 +112,7 @@ class Settings:
         """Fail with one clear message if a resource name the caller needs is unset."""
         missing = [n for n in names if not getattr(self, n)]
         if missing:
-            raise ConfigError(
-                "missing configuration: "
-                + ", ".join(missing)
-                + " (run deploy_model.py for this stage, or set the environment variables)"
-            )
+            raise MissingConfiguration(tuple(missing))
 
 
 def load(env: Mapping[str, str] | None = None) -> Settings:

@@ -2,6 +2,7 @@
 
     PipelineError
     ├── ConfigError            settings missing or malformed
+    │   └── MissingConfiguration   resource names unset (deploy_model.py has not run)
     ├── ValidationError        a REST parameter is bad (carries the parameter name)
     ├── DeliveryError          Firehose still refused records after retries
     ├── ClassifierError        the endpoint kept failing after retries
@@ -10,7 +11,8 @@
     ├── ObjectBusy             another invocation holds the lease on this S3 object
     └── TimeBudgetExhausted    stopped early to leave time; Lambda will retry the rest
 
-app.py translates ValidationError to HTTP 400; everything else that escapes a
+app.py translates ValidationError to HTTP 400 and ConfigError to 503 (saying what to run);
+everything else that escapes a
 handler makes Lambda retry the event (which is safe: processing is idempotent).
 """
 
@@ -23,6 +25,13 @@ class PipelineError(Exception):
 
 class ConfigError(PipelineError):
     pass
+
+
+class MissingConfiguration(ConfigError):
+    def __init__(self, missing: tuple[str, ...]) -> None:
+        super().__init__("missing configuration: " + ", ".join(missing)
+                         + " (run deploy_model.py for this stage, or set the environment variables)")
+        self.missing = missing  # setting names (never values)
 
 
 class ValidationError(PipelineError):

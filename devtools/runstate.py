@@ -36,7 +36,8 @@ class RunError(RuntimeError):
 
 class PortBusy(RunError):
     def __init__(self, port: int, role: str, option: str) -> None:
-        super().__init__(f"port {port} ({role}) is already in use; choose another with {option} N")
+        spelled = f"{option}N" if option.endswith("=") else f"{option} N"
+        super().__init__(f"port {port} ({role}) is already in use; choose another with {spelled}")
         self.port = port
         self.option = option
 

@@ -10,8 +10,9 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
+from chalicelib import config
 from chalicelib.factory import Services
-from tests.conftest import comment_doc, ndjson, s3_event
+from tests.conftest import comment_doc, create_table, ndjson, s3_event
 
 
 @pytest.fixture
@@ -133,3 +134,34 @@ def test_the_reconcile_schedule_classifies_an_object_whose_event_was_lost(client
     again = client.lambda_.invoke("reconcile", event).payload
     assert (again["unfinished"], again["recovered"]) == (0, 0)
     assert client.http.get("/stats").json_body["total"] == 2
+
+
+def test_unconfigured_api_answers_503_saying_what_to_run(aws: None) -> None:
+    """`chalice local` by hand with no stage configuration: not a bare 500."""
+    app_module.set_services(Services(config.Settings()))
+    try:
+        with Client(app_module.app) as c:
+            for path in ("/stats", "/comments", "/comments/abc123"):
+                response = c.http.get(path)
+                assert response.status_code == 503, path
+                message = response.json_body["Message"]
+                assert response.json_body["Code"] == "ServiceUnavailableError"
+                assert "missing: table" in message
+                assert "make run" in message and "make api" in message
+                assert "python deploy_model.py --stage STAGE" in message
+    finally:
+        app_module.set_services(None)
+
+
+def test_unreadable_secret_answers_503_without_naming_it(aws: None) -> None:
+    create_table("cfg-table")
+    secret_id = "reddit-hate/private-stage/api-cursor-key"
+    app_module.set_services(Services(config.Settings(table="cfg-table", cursor_secret_id=secret_id)))
+    try:
+        with Client(app_module.app) as c:
+            response = c.http.get("/comments?cursor=eyJr")
+        assert response.status_code == 503
+        assert response.json_body["Message"] == app_module.MISCONFIGURED
+        assert secret_id not in response.body.decode() and "cfg-table" not in response.body.decode()
+    finally:
+        app_module.set_services(None)
