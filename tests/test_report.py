@@ -59,29 +59,70 @@ def test_tokenize_drops_urls_references_numbers_and_stop_words() -> None:
     assert report.tokenize(text) == ["check", "vermin", "filth"]
 
 
-def test_word_frequencies_count_across_texts() -> None:
-    counts = report.word_frequencies(["vermin vermin scum", "the scum http://x.y/vermin", ""])
-    assert counts == {"vermin": 2, "scum": 2}
+def test_words_are_weighted_by_the_number_of_comments_using_them() -> None:
+    """One comment repeating a word is one voice: it must not outweigh words many comments use."""
+    counts = report.document_frequencies(["vermin vermin vermin vermin scum", "the scum http://x.y/vermin", "",
+                                          "scum and filth"])
+    assert counts == {"vermin": 1, "scum": 3, "filth": 1}
+    assert report.top_words(counts, min_comments=2, limit=10) == [("scum", 3)]
+    assert report.top_words(counts, min_comments=1, limit=2) == [("scum", 3), ("filth", 1)]  # ties by word
+    # The aggregation counts the same way.
+    r = report.aggregate([item(1, "hate", 0.9, body="brainwashed " * 6), item(2, "hate", 0.8, body="idiots galore"),
+                          item(3, "hate", 0.7, body="idiots brainwashed"), item(4, "nothate", 0.9, body="idiots")])
+    assert r.words == {"brainwashed": 2, "idiots": 2, "galore": 1}
 
 
-def test_rank_subreddits_filters_volume_and_orders_by_rate_then_volume() -> None:
-    counts = {"a": (10, 5), "b": (20, 10), "c": (4, 4), "d": (5, 0), "e": (8, 6)}
+def test_wilson_interval_matches_the_textbook_values() -> None:
+    low, high = report.wilson_interval(1, 7)
+    assert (round(low, 4), round(high, 4)) == (0.0257, 0.5131)
+    low, high = report.wilson_interval(50, 100)
+    assert (round(low, 4), round(high, 4)) == (0.4038, 0.5962)
+    assert report.wilson_interval(0, 0) == (0.0, 1.0)
+    assert report.wilson_interval(0, 10)[0] == 0.0 and report.wilson_interval(10, 10)[1] == pytest.approx(1.0)
+
+
+def test_rank_subreddits_by_wilson_lower_bound_without_zero_rows() -> None:
+    # 1 of 5 (20%) and 1 of 7 (14%) are small samples; 12 of 100 is well measured.
+    counts = {"tiny": (5, 1), "seven": (7, 1), "big": (100, 12), "clean": (50, 0), "mid": (30, 6), "few": (4, 4)}
     ranked = report.rank_subreddits(counts, min_volume=5)
-    assert [r.name for r in ranked] == ["e", "b", "a", "d"]  # c is below the minimum volume
-    assert ranked[0].rate == pytest.approx(0.75)
-    assert [r.name for r in report.rank_subreddits(counts, min_volume=1, limit=2)] == ["c", "e"]
+    assert [r.name for r in ranked] == ["mid", "big", "tiny", "seven"]
+    assert "clean" not in [r.name for r in ranked]  # 0% rows are left out
+    assert ranked[0].lower == pytest.approx(report.wilson_interval(6, 30)[0])
+    assert [r.name for r in report.rank_subreddits(counts, min_volume=1, limit=2)] == ["few", "mid"]
 
 
-def test_trend_fills_empty_hours_and_switches_to_days_for_long_spans() -> None:
-    size, points = report.trend({HOUR0: (4, 1), HOUR0 + 3 * 3600: (2, 2)})
-    assert size == 3600
-    assert [(p.start - HOUR0, p.total, p.hate) for p in points] == [
-        (0, 4, 1), (3600, 0, 0), (7200, 0, 0), (10800, 2, 2)]
-    assert points[0].rate == 0.25 and points[1].rate is None
-    size, points = report.trend({HOUR0: (1, 0), HOUR0 + 3600: (1, 1), HOUR0 + 30 * 86_400: (3, 1)})
-    assert size == 86_400
-    assert sum(p.total for p in points) == 5 and points[0].total == 2 and points[0].hate == 1
-    assert report.trend({}) == (3600, [])
+def test_bin_size_follows_span_and_volume() -> None:
+    day = 86_400
+    # 600 comments over one day: hourly bins hold 25 on average.
+    busy = {HOUR0 + h * 3600: (25, 1) for h in range(24)}
+    assert report.choose_bin_size(busy).name == "hour"
+    # 40 comments over 20 hours (the synthetic sample): hours would hold 2 each; 6-hour bins hold 10.
+    assert report.choose_bin_size({HOUR0 + h * 3600: (2, 0) for h in range(20)}).name == "6 hours"
+    # 634 comments from 2014 to 2023: days (3,400 bins) and months (114) are too many; quarters fit.
+    start = 1_388_534_400  # 2014-01-01
+    spread = {start + i * 14 * day - (start + i * 14 * day) % 3600: (2, 0) for i in range(250)}
+    spread[start + 9 * 365 * day] = (134, 3)
+    assert report.choose_bin_size(spread).name == "quarter"
+    # Too few comments for any bin: the coarsest that still fits, never more than MAX_BINS bins.
+    size = report.choose_bin_size({HOUR0: (1, 1), HOUR0 + 5 * 3600: (1, 0)})
+    assert size.name == "year"
+
+
+def test_trend_uses_calendar_bins_and_fills_the_gaps() -> None:
+    may = 1_777_593_600  # 2026-05-01T00:00Z
+    june = 1_780_272_000  # 2026-06-01
+    aug = 1_785_542_400  # 2026-08-01
+    hourly = {may + 3600: (10, 1), may + 20 * 86_400: (5, 5), aug + 7200: (3, 0)}
+    size, points = report.trend(hourly, next(s for s in report.stats.BIN_SIZES if s.name == "month"))
+    assert [(p.start, p.total, p.hate) for p in points] == [(may, 15, 6), (june, 0, 0), (june + 30 * 86_400, 0, 0),
+                                                             (aug, 3, 0)]
+    assert points[1].end == june + 30 * 86_400 and points[1].rate is None
+    assert not points[0].reliable  # 15 comments: too few for a rate that means something
+    size, points = report.trend({HOUR0 + h * 3600: (40, 2) for h in range(3)})
+    assert size.name == "hour" and all(p.reliable for p in points) and sum(p.total for p in points) == 120
+    week = next(s for s in report.stats.BIN_SIZES if s.name == "week")
+    assert week.floor(1_780_000_000) == 1_779_667_200  # Thursday 2026-05-28 -> Monday 2026-05-25
+    assert report.trend({})[1] == []
 
 
 def test_aggregate_counts_and_keeps_the_most_confident_hateful() -> None:
@@ -123,7 +164,7 @@ def test_parse_since_accepts_epoch_iso_and_ages() -> None:
 def no_default_stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """A developer's real .local/stack.json must not leak into these tests."""
     path = tmp_path / "absent" / "stack.json"
-    monkeypatch.setattr(report, "DEFAULT_STACK", path)
+    monkeypatch.setattr(report.source, "STACK_ROOT", path.parent)
     return path
 
 
@@ -253,7 +294,7 @@ def test_report_files_match_the_stored_data(stored: Services, tmp_path: Path,
     assert {m["data-model"]: m["data-count"] for m in page.by_class["model"]} == {"test/model": "7",
                                                                                 "offline/model": "5"}
     assert "mixed-models" in page.by_id
-    # Subreddit ranking honours --min-volume: c (1 comment) is left out, a (50%) before b (20%).
+    # Subreddit ranking honours --min-volume: c (1 comment) is left out, a (3/6) before b (1/5).
     assert [s["data-name"] for s in page.by_class["subreddit"]] == ["a", "b"]
     # Top hateful: score desc, escaped bodies, reddit links.
     hateful = page.by_class["hateful"]
@@ -264,11 +305,13 @@ def test_report_files_match_the_stored_data(stored: Services, tmp_path: Path,
     assert "<b>vermin</b>" not in raw and "&lt;b&gt;vermin&lt;/b&gt; &amp; scum" in raw
     assert "filth " * 100 not in raw  # long body truncated
     assert page.links[0] == "https://www.reddit.com/r/a/comments/abc/_/r0002/"
-    # Word frequencies: no URLs or stop words.
+    # Words by the number of hateful comments using them (at least 2), no URLs or stop words: the one
+    # comment repeating "filth" 100 times does not make it a word of the cloud.
     listed = [w["data-count"] for w in page.by_class["word"]]
-    assert listed[:3] == ["100", "4", "2"]  # filth, vermin, scum
+    assert listed == ["3", "2"]  # vermin (r0001, r0002, r0012), scum (r0002, r0003)
     text = "".join(page.text)
-    assert "filth (100)" in text and "vermin (4)" in text and "scum (2)" in text
+    assert "vermin (3)" in text and "scum (2)" in text and "filth (" not in text
+    assert "offline-model" not in page.by_id  # no label here comes from the offline stand-in
     for word in ("evil", "example", "www", "bad", "org", "the", "they", "see", "should", "https"):
         assert f"{word} (" not in text
     # Images are embedded, byte for byte, as data URIs.
@@ -337,7 +380,7 @@ def test_offline_stack_file_is_enough(tmp_path: Path, monkeypatch: pytest.Monkey
         stack.parent.mkdir()
         stack.write_text(json.dumps({"aws_endpoint_url": url, "region": "us-east-1", "table": "local-table",
                                      "api_url": "http://127.0.0.1:1", "bucket": "b"}))
-        monkeypatch.setattr(report, "DEFAULT_STACK", stack)
+        monkeypatch.setattr(report.source, "STACK_ROOT", stack.parent)
         out = tmp_path / "report"
         assert report.main(["--out", str(out)]) == 0
         page = parse(out / "report.html")
@@ -345,3 +388,37 @@ def test_offline_stack_file_is_enough(tmp_path: Path, monkeypatch: pytest.Monkey
         assert os.environ["AWS_ENDPOINT_URL"] == url and os.environ["AWS_ACCESS_KEY_ID"] == "testing"
     finally:
         server.stop()
+
+
+@needs_plotting
+def test_offline_model_labels_get_a_visible_banner(tmp_path: Path) -> None:
+    r = report.aggregate([item(1, "hate", 0.9, model="devtools/hate-static-lr-v2", body="vermin"),
+                          item(2, "nothate", 0.9, model="devtools/hate-static-lr-v2")])
+    report.write_report(r, tmp_path, min_volume=1, meta={"table": "t"})
+    page = parse(tmp_path / "report.html")
+    assert "offline-model" in page.by_id
+    text = "".join(page.text)
+    assert "Offline stand-in model: not for moderation decisions." in text
+    raw = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert raw.index('id="offline-model"') < raw.index('id="summary"')  # at the top, before any number
+
+
+def test_several_live_runs_make_the_report_ask_which(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from devtools.runstate import RunState  # noqa: PLC0415
+
+    monkeypatch.setattr(report.source, "STACK_ROOT", tmp_path)
+    runs = [RunState(port, root=tmp_path) for port in ("8000", "8001")]
+    try:
+        for run in runs:
+            run.acquire()
+            run.write_stack({"aws_endpoint_url": f"http://127.0.0.1:{run.key}", "table": f"t{run.key}"})
+        # The first run owns .local/stack.json: no flags needed.
+        assert report.resolve_target(None, None, {}).table == "t8000"
+        (tmp_path / "stack.json").unlink()
+        with pytest.raises(ConfigError, match=r"several `make run`s are up; pick one with --stack .*8000.*8001"):
+            report.resolve_target(None, None, {})
+        runs.pop().release()
+        assert report.resolve_target(None, None, {}).table == "t8000"  # the one live run
+    finally:
+        for run in runs:
+            run.release()
