@@ -422,3 +422,41 @@ def test_several_live_runs_make_the_report_ask_which(tmp_path: Path, monkeypatch
     finally:
         for run in runs:
             run.release()
+
+
+def _chromium() -> Any:
+    """Headless Debian chromium through Selenium, or a skip saying what is missing."""
+    if importlib.util.find_spec("selenium") is None:
+        pytest.skip("selenium not installed (requirements-dev.txt)")
+    if not (Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exists()):
+        pytest.skip("Debian's chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
+    from selenium import webdriver  # noqa: PLC0415
+    from selenium.webdriver.chrome.service import Service  # noqa: PLC0415
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1200,900"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+@needs_plotting
+def test_offline_banner_is_visible_at_the_top_in_a_browser(tmp_path: Path) -> None:
+    r = report.aggregate([item(i, "hate" if i % 3 == 0 else "nothate", 0.9, model="devtools/hate-static-lr-v2",
+                               body="vermin scum", created=HOUR0 + i * 900) for i in range(12)])
+    report.write_report(r, tmp_path, min_volume=1, meta={"table": "t"})
+    driver = _chromium()
+    try:
+        driver.get((tmp_path / "report.html").as_uri())
+        banner = driver.find_element("id", "offline-model")
+        assert banner.is_displayed()
+        assert banner.text.startswith("Offline stand-in model: not for moderation decisions.")
+        assert banner.location["y"] + banner.size["height"] < 900  # in the first screen, no scrolling
+        summary = driver.find_element("id", "summary")
+        assert banner.location["y"] < summary.location["y"]
+        # Every chart loaded as an image (natural width > 0), none broken.
+        widths = driver.execute_script("return [...document.images].map(i => i.naturalWidth)")
+        assert len(widths) == 4 and min(widths) > 300
+        driver.save_screenshot(str(tmp_path / "report.png"))
+    finally:
+        driver.quit()
