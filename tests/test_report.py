@@ -429,7 +429,7 @@ def _chromium() -> Any:
     if importlib.util.find_spec("selenium") is None:
         pytest.skip("selenium not installed (requirements-dev.txt)")
     if not (Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exists()):
-        pytest.skip("Debian's chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
+        pytest.skip("Debian's chromium + chromium-driver are not installed (apt-get install chromium chromium-driver)")
     from selenium import webdriver  # noqa: PLC0415
     from selenium.webdriver.chrome.service import Service  # noqa: PLC0415
 
