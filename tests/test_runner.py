@@ -25,6 +25,8 @@ def free_port() -> int:
 def run_once(*args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     port = free_port()
+    pointer = REPO / ".local" / "stack.json"
+    before = pointer.read_bytes() if pointer.exists() else None  # another live run's, if any
     proc = subprocess.run([sys.executable, "-m", "devtools.runner", "--once", "--port", str(port), *args],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=240, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -32,6 +34,10 @@ def run_once(*args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, An
     # Everything it started is gone: the API port is free again.
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0
+    # Its own stack file is gone; another run's pointer (if one was up) is untouched.
+    assert not (REPO / ".local" / "runs" / str(port) / "stack.json").exists()
+    assert (pointer.read_bytes() if pointer.exists() else None) == before
+    assert (REPO / ".local" / "runs" / str(port) / "logs" / "chalice-local.log").is_file()
     return proc, summary
 
 
@@ -49,7 +55,6 @@ def test_runner_once_on_a_small_replay_folder_with_bad_files(tmp_path: Path) -> 
     labels = summary["labels"]
     assert summary["stats"] == {"labels": {"hate": labels.get("hate", 0), "nothate": labels.get("nothate", 0)},
                                 "total": 12}
-    assert not (REPO / ".local" / "stack.json").exists()
 
 
 def test_runner_once_on_the_recorded_cassettes() -> None:
