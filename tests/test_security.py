@@ -141,11 +141,15 @@ def test_internal_error_answers_a_generic_500(client: Client, url: str, caplog: 
     assert "test-table" in caplog.text or "ResourceNotFound" in caplog.text  # operators still see the cause
 
 
-def test_missing_cursor_secret_answers_a_generic_500(client: Client, services: Services) -> None:
+def test_missing_cursor_secret_answers_a_503_that_names_nothing_internal(client: Client, services: Services) -> None:
     boto3.client("dynamodb").put_item(TableName="test-table", Item={"comment_id": {"S": "x"}})
     boto3.client("secretsmanager").delete_secret(SecretId="test/cursor", ForceDeleteWithoutRecovery=True)
     response = client.http.get("/comments?cursor=abc.def")
-    assert_generic_500(response, "test/cursor")
+    assert response.status_code == 503
+    body = response.body.decode()
+    assert json.loads(body) == {"Code": "ServiceUnavailableError", "Message": app_module.MISCONFIGURED}
+    for text in ("Traceback", "test-table", "test-bucket", "ResourceNotFound", "arn:aws", "test/cursor"):
+        assert text not in body
 
 
 def test_400_messages_name_the_parameter_not_internals(client: Client) -> None:
