@@ -47,6 +47,7 @@ from provisioning.common import (
     Options,
     RedditCredentials,
 )
+from provisioning.credentials import credentials_hint
 
 # --------------------------------------------------------------------------
 # Command line
@@ -273,7 +274,8 @@ def main(argv: Sequence[str] | None = None, *, session: boto3.Session | None = N
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except (ClientError, BotoCoreError) as exc:
-        print(f"AWS error: {exc}", file=sys.stderr)
+        hint = credentials_hint(exc)
+        print(f"AWS error: {exc}" + (f"\n{hint}" if hint else ""), file=sys.stderr)
         return 1
     return 0
 
