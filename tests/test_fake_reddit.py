@@ -396,3 +396,31 @@ def test_real_cassettes_unique_counts() -> None:
         assert len(got) == len(set(got)) == 634
         askreddit = list(make_reddit(srv).subreddit("askreddit").comments(limit=None))
     assert len(askreddit) == 121 and all(c.permalink.startswith("/r/AskReddit/comments/") for c in askreddit)
+
+
+def test_recording_placeholders_are_served_under_a_valid_name_and_reported(tmp_path: Path) -> None:
+    """PRAW's cassettes name a subreddit ``<TEST_SUBREDDIT>``: Reddit never does, and the API refuses it."""
+    placeholder = make_comments("<TEST_SUBREDDIT>", 3, first_id=100)
+    for c in placeholder:
+        c["permalink"] = f"/r/<TEST_SUBREDDIT>/comments/abc/_/{c['id']}/"
+        c["subreddit_name_prefixed"] = "r/<TEST_SUBREDDIT>"
+    unnamed = make_comments("not a name!", 2, first_id=200)
+    plain = make_comments("news", 2, first_id=300)
+    cassette = {"interactions": [{"response": {"body": {"string": json.dumps(
+        {"kind": "Listing", "data": {"children": [{"kind": "t1", "data": c} for c in placeholder + unnamed + plain],
+                                     "after": None}})}}}]}
+    (tmp_path / "rec.json").write_text(json.dumps(cassette))
+    data = load_replay([tmp_path])
+    assert sorted({c["subreddit"] for c in data.comments}) == ["news", "test_subreddit"]
+    mapped = [c for c in data.comments if c["subreddit"] == "test_subreddit"]
+    assert len(mapped) == 3
+    assert all(c["permalink"].startswith("/r/test_subreddit/") and c["subreddit_name_prefixed"] == "r/test_subreddit"
+               for c in mapped)
+    assert any("3 comment(s) in '<TEST_SUBREDDIT>', a recording placeholder" in w
+               and w.endswith("served as r/test_subreddit") for w in data.warnings)
+    assert any("skipped 2 comment(s) in 'not a name!', not a subreddit name" in w for w in data.warnings)
+    assert placeholder[0]["subreddit"] == "<TEST_SUBREDDIT>"  # the loaded document itself is not changed
+    with FakeRedditServer(data.comments) as server:
+        reddit = make_reddit(server)
+        served = list(reddit.subreddit("test_subreddit").comments(limit=None))
+    assert sorted(c.id for c in served) == sorted(c["id"] for c in placeholder)

@@ -43,6 +43,9 @@ def run_once(*args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, An
 
 def test_runner_once_on_a_small_replay_folder_with_bad_files(tmp_path: Path) -> None:
     sample = load_sample().comments[:12]
+    # Two comments as PRAW's recordings name their subreddit: a placeholder, not a Reddit name.
+    sample += [{**c, "id": f"ph{i}", "subreddit": "<TEST_SUBREDDIT>", "permalink": ""}
+               for i, c in enumerate(load_sample().comments[12:14])]
     listing = {"kind": "Listing", "data": {"children": [{"kind": "t1", "data": c} for c in sample],
                                            "after": None, "before": None}}
     (tmp_path / "good.json").write_text(json.dumps(listing))
@@ -50,11 +53,13 @@ def test_runner_once_on_a_small_replay_folder_with_bad_files(tmp_path: Path) -> 
     (tmp_path / "empty-cassette.json").write_text(json.dumps({"interactions": []}))
     proc, summary = run_once("--replay", str(tmp_path))
     assert "broken.json" in proc.stdout and "empty-cassette.json" in proc.stdout
-    assert summary["ingested"] == summary["stored"] == 12
-    assert summary["api_comments"] == summary["api_unique"] == 12
+    assert "2 comment(s) in '<TEST_SUBREDDIT>', a recording placeholder rather than a subreddit name, " \
+           "served as r/test_subreddit" in proc.stdout
+    assert summary["ingested"] == summary["stored"] == 14
+    assert summary["api_comments"] == summary["api_unique"] == 14
     labels = summary["labels"]
     assert summary["stats"] == {"labels": {"hate": labels.get("hate", 0), "nothate": labels.get("nothate", 0)},
-                                "total": 12}
+                                "total": 14}
 
 
 def test_runner_once_on_the_recorded_cassettes() -> None:
