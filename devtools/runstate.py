@@ -63,7 +63,9 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         if probe.connect_ex((host, port)) == 0:
             return True
     with socket.socket() as s:
-        # No SO_REUSEADDR: a listener bound with it elsewhere must still count as busy.
+        # SO_REUSEADDR as the servers themselves set it: connections left in TIME_WAIT by a run
+        # that just stopped must not count as busy, while Linux still refuses a port someone listens on.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError as exc:

@@ -108,3 +108,17 @@ def test_a_child_that_dies_is_named_with_the_end_of_its_log(tmp_path: Path) -> N
         assert "Address already in use" in message
     finally:
         procs.stop()
+
+
+def test_a_port_left_in_time_wait_is_not_busy() -> None:
+    """Right after a run stops, its API port has connections in TIME_WAIT: a new run must still start there."""
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        conn, _ = server.accept()
+        conn.close()  # the server side closes first: its end goes to TIME_WAIT
+        client.close()
+    assert not runstate.port_in_use(port)
