@@ -22,7 +22,7 @@ import sys
 from collections.abc import Mapping, MutableMapping, Sequence
 from pathlib import Path
 
-from devtools.runstate import DEFAULT_STACK, LOCAL, RunError, check_ports, live_stacks, pid_alive
+from devtools.runstate import DEFAULT_STACK, LOCAL, RunError, check_ports, current_stack
 
 REPO = Path(__file__).resolve().parents[1]
 CHALICE_DIR = REPO / ".chalice"
@@ -87,16 +87,11 @@ def check_stage(stage: str, config_file: Path = CHALICE_DIR / "config.json") -> 
 def offline_stack(stack: Path | None, root: Path = LOCAL) -> dict[str, str]:
     """Endpoints and fake credentials of a running `make run`, for chalice local."""
     if stack is None:
-        live = live_stacks(root)
-        default = root / "stack.json"
-        if _owner_alive(default):
-            stack = default
-        elif len(live) == 1:
-            stack = live[0]
-        elif live:
-            raise PreflightError("several `make run`s are up; pick one with STACK=" + " or STACK=".join(
-                str(p.relative_to(REPO)) if p.is_relative_to(REPO) else str(p) for p in live))
-        else:
+        try:
+            stack = current_stack(root, option="STACK=")
+        except RunError as exc:
+            raise PreflightError(str(exc)) from None
+        if stack is None:
             raise PreflightError("no offline stack is running: start `make run` in another terminal first")
     try:
         info = json.loads(stack.read_text())
@@ -113,13 +108,6 @@ def offline_stack(stack: Path | None, root: Path = LOCAL) -> dict[str, str]:
         raise PreflightError(f"stack file not found: {stack} (is `make run` up?)") from exc
     except (OSError, ValueError, KeyError, AttributeError) as exc:
         raise PreflightError(f"cannot read stack file {stack}: {exc}") from exc
-
-
-def _owner_alive(stack: Path) -> bool:
-    try:
-        return pid_alive(int(json.loads(stack.read_text()).get("pid", 0)))
-    except (OSError, ValueError, AttributeError, TypeError):
-        return False
 
 
 def command(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:

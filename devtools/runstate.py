@@ -207,15 +207,37 @@ class RunState:
 
     def _default_owner(self) -> tuple[int, str] | None:
         """(pid, run key) of the live run that .local/stack.json describes, or None if none does."""
-        try:
-            info = json.loads(self.default_stack.read_text())
-            pid, key = int(info.get("pid", 0)), str(info.get("run", ""))
-        except (OSError, ValueError, AttributeError, TypeError):
-            return None
-        return (pid, key) if pid_alive(pid) else None
+        return pointer_owner(self.root)
 
     def _shown(self, path: Path) -> str:
         return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
+def pointer_owner(root: Path = LOCAL) -> tuple[int, str] | None:
+    """(pid, run key) of the run ``root``/stack.json describes, if that run still lives (pid and lock)."""
+    try:
+        info = json.loads((root / DEFAULT_STACK.name).read_text())
+        pid, key = int(info.get("pid", 0)), str(info.get("run", ""))
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
+    # A pid alone can be reused by an unrelated process; the run's lock cannot outlive it.
+    if not key or not pid_alive(pid) or not _lock_held(root / "runs" / key / "lock"):
+        return None
+    return pid, key
+
+
+def current_stack(root: Path = LOCAL, option: str = "--stack ") -> Path | None:
+    """The stack file tools use by default: .local/stack.json while its run lives, else the only live run's.
+
+    None when no run is up; RunError naming each file (after ``option``) when several are and none is default.
+    """
+    if pointer_owner(root) is not None:
+        return root / DEFAULT_STACK.name
+    live = live_stacks(root)
+    if len(live) > 1:
+        shown = [str(p.relative_to(REPO)) if p.is_relative_to(REPO) else str(p) for p in live]
+        raise RunError(f"several `make run`s are up; pick one with {option}" + f" or {option}".join(shown))
+    return live[0] if live else None
 
 
 def live_stacks(root: Path = LOCAL) -> list[Path]:

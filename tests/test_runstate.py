@@ -122,3 +122,18 @@ def test_a_port_left_in_time_wait_is_not_busy() -> None:
         conn.close()  # the server side closes first: its end goes to TIME_WAIT
         client.close()
     assert not runstate.port_in_use(port)
+
+
+def test_a_pointer_whose_pid_was_reused_is_stale(tmp_path: Path) -> None:
+    """The pid in .local/stack.json is alive (reused by another process) but its run's lock is free."""
+    (tmp_path / "stack.json").write_text(json.dumps({"pid": os.getpid(), "run": "9999", "table": "old"}))
+    assert runstate.pointer_owner(tmp_path) is None and runstate.current_stack(tmp_path) is None
+    state = RunState("8000", root=tmp_path)
+    state.acquire()
+    try:
+        state.write_stack({"table": "new"})
+        assert json.loads((tmp_path / "stack.json").read_text())["table"] == "new"
+        assert runstate.current_stack(tmp_path) == tmp_path / "stack.json"
+    finally:
+        state.release()
+    assert not (tmp_path / "stack.json").exists()
