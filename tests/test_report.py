@@ -103,9 +103,10 @@ def test_bin_size_follows_span_and_volume() -> None:
     spread = {start + i * 14 * day - (start + i * 14 * day) % 3600: (2, 0) for i in range(250)}
     spread[start + 9 * 365 * day] = (134, 3)
     assert report.choose_bin_size(spread).name == "quarter"
-    # Too few comments for any bin: the coarsest that still fits, never more than MAX_BINS bins.
-    size = report.choose_bin_size({HOUR0: (1, 1), HOUR0 + 5 * 3600: (1, 0)})
-    assert size.name == "year"
+    # Too few comments for any bin: as coarse as it takes to gather them, and no coarser. HOUR0 is
+    # 02:00 UTC, so these two comments (02:00 and 07:00) first share a bin at day size.
+    assert report.choose_bin_size({HOUR0: (1, 1), HOUR0 + 5 * 3600: (1, 0)}).name == "day"
+    assert report.choose_bin_size({HOUR0: (3, 1)}).name == "hour"  # one hour of data: never "per year"
 
 
 def test_trend_uses_calendar_bins_and_fills_the_gaps() -> None:
