@@ -116,7 +116,6 @@ def valid_comment(comment: Any) -> bool:
 #: Betamax recordings (PRAW's own tests) carry placeholders such as ``<TEST_SUBREDDIT>`` where the
 #: real name was filtered out. Reddit never sends such a name and the API refuses it.
 _PLACEHOLDER = re.compile(r"^<([A-Za-z0-9_]{2,21})>$")
-_SUBREDDIT_NAME = re.compile(r"^[A-Za-z0-9_]{2,21}$")
 #: Fields that repeat the subreddit name and must follow its replacement.
 _NAMED_FIELDS = ("subreddit", "subreddit_name_prefixed", "permalink", "link_permalink")
 
@@ -173,22 +172,15 @@ def _load_file(path: Path, data: ReplayData, seen: set[str]) -> None:
     if invalid:
         _warn(data, f"{name}: ignored {invalid} comment(s) lacking id/subreddit/created_utc")
     mapped: Counter[tuple[str, str]] = Counter()
-    unnamed: Counter[str] = Counter()
     kept: list[JSONDict] = []
     for original in valid:
         comment, placeholder = unplaceholder(original)
         if placeholder is not None:
             mapped[placeholder, comment["subreddit"]] += 1
-        if _SUBREDDIT_NAME.match(comment["subreddit"]):
-            kept.append(comment)
-        else:
-            unnamed[comment["subreddit"]] += 1
+        kept.append(comment)
     for (placeholder, served), count in sorted(mapped.items()):
         _warn(data, f"{name}: {count} comment(s) in {placeholder!r}, a recording placeholder rather than a "
                     f"subreddit name, served as r/{served}")
-    for bad, count in sorted(unnamed.items()):
-        _warn(data, f"{name}: skipped {count} comment(s) in {bad[:40]!r}, not a subreddit name "
-                    "(2-21 letters, digits or _)")
     valid = kept
     if not valid:
         _warn(data, f"{name}: skipped, {kind} contains no usable t1 comments")
