@@ -228,7 +228,11 @@ class Runner:
         self._report_replay_warnings()
 
         say("provisioning the emulated stack with deploy_model.py ...")
-        stage_env = provision(env, self.args.model_id)
+        try:
+            stage_env = provision(env, self.args.model_id)
+        except RuntimeError:
+            self.procs.check()  # a dead moto or model server is the cause worth naming
+            raise
         reddit_url = f"http://127.0.0.1:{reddit_port}"
         overrides = {"REDDIT_OAUTH_URL": reddit_url, "REDDIT_URL": reddit_url, "REDDIT_SHORT_URL": reddit_url,
                      "SUBREDDITS": self.args.subreddits or stage_env.get("SUBREDDITS", "all")}

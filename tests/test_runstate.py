@@ -137,3 +137,17 @@ def test_a_pointer_whose_pid_was_reused_is_stale(tmp_path: Path) -> None:
     finally:
         state.release()
     assert not (tmp_path / "stack.json").exists()
+
+
+def test_between_cycles_a_dying_child_stops_the_run_at_once(tmp_path: Path) -> None:
+    from devtools.runner import Runner, parse_args  # noqa: PLC0415
+
+    runner = Runner(parse_args(["--port", str(runstate.free_port())]))
+    runner.procs = Processes(tmp_path)
+    runner.procs.start("model-server", [sys.executable, "-c", "import sys, time; time.sleep(0.3); "
+                                        "print('MemoryError: cannot load the model'); sys.exit(1)"], os.environ)
+    try:
+        with pytest.raises(ChildDied, match=r"(?s)model-server exited unexpectedly with code 1;.*cannot load"):
+            runner.wait(30, poll=0.05)  # raises long before the 30 s are over
+    finally:
+        runner.procs.stop()
