@@ -148,6 +148,6 @@ def test_between_cycles_a_dying_child_stops_the_run_at_once(tmp_path: Path) -> N
                                         "print('MemoryError: cannot load the model'); sys.exit(1)"], os.environ)
     try:
         with pytest.raises(ChildDied, match=r"(?s)model-server exited unexpectedly with code 1;.*cannot load"):
-            runner.wait(30, poll=0.05)  # raises long before the 30 s are over
+            runner.watchful_sleep(30)  # raises long before the 30 s are over
     finally:
         runner.procs.stop()
