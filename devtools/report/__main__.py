@@ -1,0 +1,7 @@
+"""`python -m devtools.report`."""
+
+import sys
+
+from devtools.report.cli import main
+
+sys.exit(main())

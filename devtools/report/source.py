@@ -1,0 +1,122 @@
+"""Where the report's data comes from: the table, the offline stack file, --since."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from chalicelib import config
+from chalicelib.errors import ConfigError
+from devtools.report.stats import DAY, HOUR
+from devtools.runstate import DEFAULT_STACK, LOCAL, RunError, current_stack
+
+if TYPE_CHECKING:
+    from chalicelib.repository import CommentRepository
+
+REPO = Path(__file__).resolve().parents[2]
+#: Where `make run` keeps its state (tests point this elsewhere).
+STACK_ROOT = LOCAL
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": HOUR, "d": DAY, "w": 7 * DAY}
+
+
+def parse_since(value: str, now: float | None = None) -> float:
+    """Epoch seconds from epoch seconds, an ISO date/time (UTC by default) or an age like ``24h``."""
+    value = value.strip()
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    relative = _RELATIVE.match(value.lower())
+    if relative:
+        return (time.time() if now is None else now) - float(relative[1]) * _UNITS[relative[2]]
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not epoch seconds, an ISO date (2025-01-31[T12:00]) or an age (24h, 7d)") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def shown(path: Path) -> str:
+    """A path relative to the repository when it is inside it (shorter messages)."""
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
+@dataclass(frozen=True)
+class Target:
+    table: str
+    source: str  # how the table was found, for messages
+    region: str | None = None
+    env: dict[str, str] = field(default_factory=dict)  # variables to set before building clients
+
+
+def default_stack(root: Path | None = None) -> Path:
+    """.local/stack.json while its run lives, else the only live run's own stack file (see runstate)."""
+    root = STACK_ROOT if root is None else root
+    try:
+        found = current_stack(root)
+    except RunError as exc:
+        raise ConfigError(str(exc)) from None
+    return found or root / DEFAULT_STACK.name
+
+
+def resolve_target(table: str | None, stack: Path | None, env: Mapping[str, str]) -> Target:
+    """Which table to read: --table, else TABLE_NAME, else the offline stack file.
+
+    ``stack`` is an explicit --stack path (which must exist), or None for .local/stack.json
+    when present, else the stack file of the one live `make run` (several: say which to pick).
+    An explicit --stack also supplies endpoint and region for --table.
+    """
+    stack_path = stack if stack is not None else default_stack()
+    use_stack = stack is not None or (not table and not config.load(env).table and stack_path.is_file())
+    if not use_stack:
+        if table:
+            return Target(table, "--table")
+        name = config.load(env).table
+        if name:
+            return Target(name, f"${config.ENV_TABLE}")
+        raise ConfigError(
+            f"no table to read: pass --table NAME, set {config.ENV_TABLE} (a deployed stage), "
+            f"or start the offline stack with `make run` (it writes {shown(DEFAULT_STACK)})")
+    try:
+        info = json.loads(stack_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"stack file not found: {stack_path}") from exc
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read stack file {stack_path}: {exc}") from exc
+    if not isinstance(info, dict) or not (table or info.get("table")) or not info.get("aws_endpoint_url"):
+        raise ConfigError(f"stack file {stack_path} lacks 'table' or 'aws_endpoint_url'")
+    extra = {"AWS_ENDPOINT_URL": str(info["aws_endpoint_url"])}
+    if not env.get("AWS_ACCESS_KEY_ID"):
+        # moto accepts any credentials; fake ones keep a developer's real keys out of it.
+        extra |= {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    region = str(info["region"]) if info.get("region") else None
+    return Target(str(table or info["table"]), f"offline stack {stack_path} ({info['aws_endpoint_url']})",
+                  region, extra)
+
+
+def open_repository(target: Target, environ: MutableMapping[str, str]) -> CommentRepository:
+    """A CommentRepository on ``target``, after exporting its variables (boto3 reads them itself)."""
+    import boto3  # noqa: PLC0415 - only the command line needs AWS
+
+    from chalicelib.clients import AwsClients  # noqa: PLC0415
+    from chalicelib.factory import Services  # noqa: PLC0415
+
+    environ.update(target.env)
+    session = boto3.session.Session(region_name=target.region) if target.region else None
+    settings = config.Settings(table=target.table)
+    return Services(settings, AwsClients(session)).repository
+
+
+# -- drawing ------------------------------------------------------------------------------
+
