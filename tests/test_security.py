@@ -24,7 +24,10 @@ from chalicelib.factory import Services
 from tests.conftest import REDDIT_SECRET_VALUE
 
 REPO = Path(__file__).resolve().parents[1]
-ROUTES = [("/comments", "GET"), ("/comments/{comment_id}", "GET"), ("/stats", "GET")]
+ROUTES = [("/comments", "GET"), ("/comments/{comment_id}", "GET"), ("/stats", "GET"),
+          ("/comments/{comment_id}/review", "POST")]
+#: The console's page and files hold no data; a browser opening a URL cannot send a key.
+OPEN_ROUTES = [("/console", "GET"), ("/console/{name}", "GET")]
 
 
 @pytest.fixture
@@ -62,8 +65,11 @@ def test_api_key_mode_requires_the_key_on_every_route(load_app: Callable[..., Mo
     for path, method in ROUTES:
         assert module.app.routes[path][method].api_key_required is True
     api = swagger(module)
-    for path, _ in ROUTES:
-        assert api["paths"][path]["get"]["security"] == [{"api_key": []}]
+    for path, method in ROUTES:
+        assert api["paths"][path][method.lower()]["security"] == [{"api_key": []}]
+    for path, method in OPEN_ROUTES:
+        assert module.app.routes[path][method].api_key_required is False
+        assert "security" not in api["paths"][path][method.lower()]
     assert api["securityDefinitions"]["api_key"]["in"] == "header"
 
 
@@ -72,8 +78,10 @@ def test_iam_mode_puts_an_iam_authorizer_on_every_route(load_app: Callable[..., 
     for path, method in ROUTES:
         assert isinstance(module.app.routes[path][method].authorizer, IAMAuthorizer)
     api = swagger(module)
-    for path, _ in ROUTES:
-        assert api["paths"][path]["get"]["security"] == [{"sigv4": []}]
+    for path, method in ROUTES:
+        assert api["paths"][path][method.lower()]["security"] == [{"sigv4": []}]
+    for path, method in OPEN_ROUTES:
+        assert module.app.routes[path][method].authorizer is None
     assert api["securityDefinitions"]["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
 
 
