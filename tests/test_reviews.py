@@ -274,7 +274,8 @@ def test_an_item_without_a_label_is_refused_not_counted(stubbed: Stubbed) -> Non
     assert stubbed.sent == []
 
 
-def test_a_stale_read_fails_the_condition_in_moto_and_counts_once(services: Services, client: Any) -> None:
+def test_a_stale_read_fails_the_condition_in_moto_and_counts_once(services: Services, client: Any,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Two moderators at once, against moto's own TransactionCanceledException and its reasons."""
     store(client, [comment_doc(1, body="hateful")])
     review_store = services.reviews
@@ -283,7 +284,7 @@ def test_a_stale_read_fails_the_condition_in_moto_and_counts_once(services: Serv
     stale = dict(fresh("c00001") or {})
     stale.pop(schema.VERDICT)
     reads = [stale]
-    review_store._read = lambda cid: reads.pop(0) if reads else fresh(cid)  # type: ignore[method-assign]
+    monkeypatch.setattr(review_store, "_read", lambda cid: reads.pop(0) if reads else fresh(cid))
     item = review_store.review("c00001", ReviewRequest("nothate"), None)
     assert item is not None and item["verdict"] == "nothate" and reads == []
     figures = client.http.get("/stats").json_body["reviews"]
