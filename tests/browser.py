@@ -7,7 +7,6 @@ is what its handlers talk to; the browser talks to the server over HTTP like a m
 from __future__ import annotations
 
 import contextlib
-import shutil
 import socket
 import threading
 from collections.abc import Iterator
@@ -92,10 +91,3 @@ def require_browser() -> None:
     if reason:
         pytest.skip(reason)
 
-
-def chromium_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("chromium-profile")
-
-
-def has_chromium() -> bool:
-    return shutil.which(str(CHROMIUM)) is not None

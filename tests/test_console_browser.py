@@ -6,14 +6,18 @@ both with apt in .ci/run). The app is served by chalice's local server against m
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import logging
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from chalice import Response
 
 import app as app_module
 from chalicelib.factory import Services
@@ -82,7 +86,7 @@ def open_console(driver: Any, url: str, expected_rows: int) -> None:
 
 
 def get_json(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback test server
+    with urllib.request.urlopen(url, timeout=10) as response:
         return dict(json.load(response))
 
 
@@ -178,3 +182,61 @@ def test_the_offline_model_banner_shows_for_devtools_labels(driver: Any, base_ur
     banner = driver.find_element("id", "offline-banner")
     assert banner.is_displayed() and "offline stand-in model" in banner.text
     assert driver.find_element("id", "offline-model").text == "devtools/hate-static-lr-v2"
+
+
+@pytest.fixture
+def api_key_app(services: Services, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[str]]]:
+    """A fresh app.py imported with API_AUTH=api_key, behind a stand-in for API Gateway's key check."""
+    browser.require_browser()
+    monkeypatch.setenv("API_AUTH", "api_key")
+    logger = logging.getLogger("chalicelib")
+    handlers, propagate = list(logger.handlers), logger.propagate
+    spec = importlib.util.spec_from_file_location("app_api_key_stage", Path(app_module.__file__))
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.set_services(services)
+    seen: list[str] = []
+
+    @module.app.middleware("http")
+    def gateway(event: Any, get_response: Any) -> Any:
+        # API Gateway answers 403 before the function runs when a key-protected route lacks the key.
+        route = module.app.routes[event.context["resourcePath"]][event.method]
+        key = event.headers.get("x-api-key")
+        if key:
+            seen.append(key)
+        if route.api_key_required and key != "good-key":
+            return Response(body={"message": "Forbidden"}, status_code=403)
+        return get_response(event)
+
+    with browser.serve(module.app) as url:
+        yield url, seen
+    logger.handlers[:] = handlers
+    logger.propagate = propagate
+
+
+def test_an_api_key_stage_asks_once_and_sends_the_key(driver: Any, api_key_app: tuple[str, list[str]],
+                                                      services: Services) -> None:
+    url, seen = api_key_app
+    docs = [comment_doc(1, body="hateful thing", created=NOW - 100), comment_doc(2, created=NOW - 50)]
+    boto3.client("s3").put_object(Bucket="test-bucket", Key="raw/key.json", Body=ndjson(docs))
+    services.processor.process_event(s3_event("test-bucket", "raw/key.json"), Unlimited())
+    driver.get(f"{url}/console?label=all&reviewed=all")
+    driver.execute_script("sessionStorage.clear()")
+    driver.get(f"{url}/console?label=all&reviewed=all")
+    form = driver.find_element("id", "key-form")
+    wait_for(form.is_displayed)
+    assert driver.find_element("id", "console").is_displayed() is False
+    form.find_element("id", "api-key").send_keys("wrong-key")
+    form.find_element("css selector", "button").click()
+    wait_for(lambda: "enter it again" in driver.find_element("id", "error").text)
+    assert driver.execute_script("return sessionStorage.length") == 0  # a refused key is not kept
+    form.find_element("id", "api-key").send_keys("good-key")
+    form.find_element("css selector", "button").click()
+    wait_for(lambda: row_ids(driver) == ["c00002", "c00001"])
+    # Opened again in the same tab: no second prompt, the key comes from sessionStorage.
+    open_console(driver, f"{url}/console?label=hate&reviewed=all", 1)
+    assert driver.find_element("id", "key-form").is_displayed() is False
+    assert "good-key" not in driver.current_url
+    assert set(seen) == {"wrong-key", "good-key"}
+    driver.execute_script("sessionStorage.clear()")

@@ -1,6 +1,6 @@
 // Review console. Plain JavaScript, no library, no build step.
 // Every text from the API (bodies, authors, notes, model ids) is hostile input: it only ever
-// reaches the page through textContent or an attribute, never innerHTML. The server's
+// reaches the page through text nodes or attributes, never parsed as markup. The server's
 // Content-Security-Policy allows no inline script, so this file is the only code that runs.
 "use strict";
 
