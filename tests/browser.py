@@ -15,12 +15,8 @@ from typing import Any
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-#: Flags that keep Chromium off the network and away from any profile but a fresh one.
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
-                  "--disable-dev-shm-usage", "--window-size=1280,1000")
+from devtools import console_screenshot
+
 #: Runs before any script of every page: records alerts and CSP violations where tests can read them.
 WATCH = """
 window.__alerts = [];
@@ -32,28 +28,9 @@ document.addEventListener('securitypolicyviolation', function (e) {
 """
 
 
-def missing_browser() -> str | None:
-    """Why the browser tests cannot run here, or None."""
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not path.exists():
-            return f"{path} not found: install Debian's chromium and chromium-driver (apt) to run the browser tests"
-    try:
-        import selenium  # noqa: F401, PLC0415
-    except ImportError:
-        return "selenium is not installed (requirements-dev.txt)"
-    return None
-
-
 def start_chromium(profile: Path) -> Any:
-    from selenium import webdriver  # noqa: PLC0415
-    from selenium.webdriver.chrome.service import Service  # noqa: PLC0415
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    # An explicit driver and browser: Selenium Manager has nothing to look up or download.
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    """Chromium as devtools.console_screenshot starts it, plus the alert and CSP watch."""
+    driver = console_screenshot.start_chromium(profile)
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": WATCH})
     return driver
 
@@ -87,7 +64,7 @@ def serve(app: Any) -> Iterator[str]:
 
 
 def require_browser() -> None:
-    reason = missing_browser()
+    reason = console_screenshot.missing_browser()
     if reason:
         pytest.skip(reason)
 

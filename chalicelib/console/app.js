@@ -298,17 +298,17 @@
     $("window-note").textContent = capped
       ? `Counted from the newest ${(WINDOW_PAGE_SIZE * WINDOW_MAX_PAGES).toLocaleString("en")} comments only.`
       : (week.total ? "" : "No comments were created in the last 7 days.");
-    drawChart(days, now);
+    drawChart(days);
   }
 
-  function drawChart(days, now) {
+  function drawChart(days) {
     const width = 740;
     const height = 190;
     const top = 26;
     const bottom = 150;
     const max = Math.max(1, ...days.map((d) => d.total));
     const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img" });
-    chart.append(svg("title", {}, "Comments per day, last 7 days (hate in red)"));
+    chart.append(svg("title", {}, "Comments per 24 hours, last 7 days (hate in red)"));
     chart.append(svg("line", { x1: 10, y1: bottom, x2: width - 10, y2: bottom, class: "axis" }));
     days.forEach((d, i) => {
       const x = 20 + i * 104;
@@ -316,8 +316,8 @@
       const full = ((bottom - top) * d.total) / max;
       const hate = ((bottom - top) * d.hate) / max;
       const group = svg("g", { class: "day", "data-total": d.total, "data-hate": d.hate });
-      const start = new Date((now - (6 - i) * DAY) * 1000);
-      const label = start.toISOString().slice(5, 10);
+      // Bars are 24-hour windows back from now, so the last one is the "last 24 h" figure.
+      const label = i === 6 ? "last 24 h" : `${6 - i}–${7 - i} d ago`;
       group.append(svg("title", {}, `${label}: ${d.total} comments, ${d.hate} hate`));
       group.append(svg("rect", { x, y: bottom - full, width: barWidth, height: full - hate, class: "bar-nothate" }));
       group.append(svg("rect", { x, y: bottom - hate, width: barWidth, height: hate, class: "bar-hate" }));
@@ -345,8 +345,8 @@
       noteModel(model);
       return el("tr", { "data-model": model },
         el("td", {}, el("code", {}, model)),
-        el("td", {}, String((figures.hate_confirmed || 0) + (figures.nothate_confirmed || 0))),
-        el("td", {}, String((figures.hate_overturned || 0) + (figures.nothate_overturned || 0))),
+        ...["hate_confirmed", "hate_overturned", "nothate_confirmed", "nothate_overturned"].map(
+          (name) => el("td", {}, String(figures[name] || 0))),
         el("td", {}, shown(figures.precision)));
     });
     $("model-reviews").querySelector("tbody").replaceChildren(...rows);
