@@ -215,18 +215,19 @@ class ReviewStore:
     def _actions(self, item: Mapping[str, Any], request: ReviewRequest, reviewer: str | None
                  ) -> tuple[list[Any], dict[str, Any]]:
         """The transaction for this review, and the item as it will be once it commits."""
-        label, model, old = str(item["label"]), item.get("model"), item.get(schema.VERDICT)
+        label, model, old = str(item["label"]), item.get("model"), item.get(schema.VERDICT_ATTRIBUTE)
         now = round(self._clock(), 3)
-        names = {"#k": schema.KIND_ATTRIBUTE, "#l": "label", "#v": schema.VERDICT, "#at": schema.REVIEWED_AT}
+        names = {"#k": schema.KIND_ATTRIBUTE, "#l": "label", "#v": schema.VERDICT_ATTRIBUTE,
+                 "#at": schema.REVIEWED_AT_ATTRIBUTE}
         values: dict[str, Any] = {":kind": {"S": schema.KIND_COMMENT}, ":label": {"S": label},
                                   ":v": {"S": request.verdict}, ":at": {"N": str(now)}}
         sets = ["#v = :v", "#at = :at"]
         removes: list[str] = []
         updated = dict(item)
-        updated.update({schema.VERDICT: request.verdict, schema.REVIEWED_AT: now})
+        updated.update({schema.VERDICT_ATTRIBUTE: request.verdict, schema.REVIEWED_AT_ATTRIBUTE: now})
         # A second review replaces the first whole: a field it leaves out is removed, not kept.
-        for attribute, alias, value in ((schema.REVIEW_NOTE, "#n", request.note),
-                                        (schema.REVIEWER, "#r", reviewer)):
+        for attribute, alias, value in ((schema.REVIEW_NOTE_ATTRIBUTE, "#n", request.note),
+                                        (schema.REVIEWER_ATTRIBUTE, "#r", reviewer)):
             names[alias] = attribute
             if value is None:
                 removes.append(alias)

@@ -69,15 +69,15 @@ def is_offline_model(model_id: str | None) -> bool:
 # -- moderator reviews (POST /comments/{id}/review) ------------------------------------------
 
 #: Attributes a review sets on a comment item; a second review replaces them.
-VERDICT = "verdict"
-REVIEWED_AT = "reviewed_at"
-REVIEW_NOTE = "review_note"
-REVIEWER = "reviewer"
-REVIEW_FIELDS = (VERDICT, REVIEWED_AT, REVIEW_NOTE, REVIEWER)
+VERDICT_ATTRIBUTE = "verdict"
+REVIEWED_AT_ATTRIBUTE = "reviewed_at"
+REVIEW_NOTE_ATTRIBUTE = "review_note"
+REVIEWER_ATTRIBUTE = "reviewer"
+REVIEW_FIELDS = (VERDICT_ATTRIBUTE, REVIEWED_AT_ATTRIBUTE, REVIEWER_ATTRIBUTE, REVIEW_NOTE_ATTRIBUTE)
 #: Attributes that place an item in the review queue (a sparse index key); a review REMOVEs them.
 #: Empty until the table design gives the queue an index of its own.
 REVIEW_QUEUE_ATTRIBUTES: tuple[str, ...] = ()
 #: Verdicts a moderator can give: the same values as the model's labels.
-VERDICTS = LABELS
+VERDICTS = ("hate", "nothate")
 #: Counter item of the review figures (all models, and one attribute per model and bucket).
 REVIEW_STATS_KEY = "stats#reviews"

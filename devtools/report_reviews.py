@@ -31,7 +31,7 @@ class ReviewTally:
             yield item
 
     def add(self, item: Mapping[str, Any]) -> None:
-        verdict, label = item.get(schema.VERDICT), item.get("label")
+        verdict, label = item.get(schema.VERDICT_ATTRIBUTE), item.get("label")
         if verdict not in schema.VERDICTS or label not in schema.LABELS:
             return
         name = bucket(str(label), str(verdict))

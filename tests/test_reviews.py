@@ -282,7 +282,7 @@ def test_a_stale_read_fails_the_condition_in_moto_and_counts_once(services: Serv
     post(client, "c00001", {"verdict": "hate"})  # the other moderator, first
     fresh = review_store._read
     stale = dict(fresh("c00001") or {})
-    stale.pop(schema.VERDICT)
+    stale.pop(schema.VERDICT_ATTRIBUTE)
     reads = [stale]
     monkeypatch.setattr(review_store, "_read", lambda cid: reads.pop(0) if reads else fresh(cid))
     item = review_store.review("c00001", ReviewRequest("nothate"), None)
