@@ -289,3 +289,19 @@ def test_a_stale_read_fails_the_condition_in_moto_and_counts_once(services: Serv
     assert item is not None and item["verdict"] == "nothate" and reads == []
     figures = client.http.get("/stats").json_body["reviews"]
     assert (figures["hate_confirmed"], figures["hate_overturned"]) == (0, 1)
+
+
+def test_a_review_removes_the_review_queue_attributes(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever sparse-index key puts a comment in the unreviewed queue is gone once it is reviewed."""
+    queue = schema.REVIEW_QUEUE_ATTRIBUTES or ("review_queue",)
+    monkeypatch.setattr(schema, "REVIEW_QUEUE_ATTRIBUTES", queue)
+    store(client, [comment_doc(1, body="hateful")])
+    boto3.client("dynamodb").update_item(
+        TableName="test-table", Key={"comment_id": {"S": "c00001"}},
+        UpdateExpression="SET " + ", ".join(f"#q{i} = :q" for i in range(len(queue))),
+        ExpressionAttributeNames={f"#q{i}": name for i, name in enumerate(queue)},
+        ExpressionAttributeValues={":q": {"S": "q#0"}})
+    assert post(client, "c00001", {"verdict": "hate"}).status_code == 200
+    item = raw_item("c00001")
+    assert not set(queue) & set(item)
+    assert item["verdict"] == {"S": "hate"}
