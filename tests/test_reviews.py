@@ -305,3 +305,14 @@ def test_a_review_removes_the_review_queue_attributes(client: Any, monkeypatch: 
     item = raw_item("c00001")
     assert not set(queue) & set(item)
     assert item["verdict"] == {"S": "hate"}
+
+
+def test_when_the_counter_update_fails_the_verdict_is_not_stored_either(client: Any) -> None:
+    """Verdict and counters are one transaction: a counter that cannot be added to cancels both."""
+    store(client, [comment_doc(1, body="hateful")])
+    boto3.client("dynamodb").put_item(TableName="test-table", Item={
+        "comment_id": {"S": schema.REVIEW_STATS_KEY}, "hate_confirmed": {"S": "not a number"}})
+    before = raw_item("c00001")
+    response = post(client, "c00001", {"verdict": "hate"})
+    assert response.status_code == 500 and "not a number" not in response.body.decode()
+    assert raw_item("c00001") == before
