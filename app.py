@@ -18,11 +18,12 @@ from chalice import (
     IAMAuthorizer,
     NotFoundError,
     Rate,
+    Response,
 )
 from chalice.app import CloudWatchEvent, S3Event
 
-from chalicelib import config, factory, observability, queries
-from chalicelib.errors import ConfigError, MissingConfiguration, ValidationError
+from chalicelib import config, console, factory, observability, queries, reviews
+from chalicelib.errors import BodyTooLarge, ConfigError, MissingConfiguration, ValidationError
 from chalicelib.pipeline import total
 from chalicelib.retry import deadline_of
 
@@ -82,6 +83,10 @@ def configured(view: Callable[_P, _R]) -> Callable[_P, _R]:
             raise ServiceUnavailableError(MISCONFIGURED) from None
 
     return wrapper
+
+
+class RequestTooLargeError(ChaliceViewError):
+    STATUS_CODE = 413
 
 
 _route_options: dict[str, Any] = {
@@ -149,8 +154,42 @@ def stats() -> dict[str, Any]:
         raise BadRequestError(str(exc)) from None
     repo = services().repository
     labels = repo.stats()
-    answer: dict[str, Any] = {"labels": labels, "total": sum(labels.values())}
+    answer: dict[str, Any] = {"labels": labels, "total": sum(labels.values()), "reviews": services().reviews.figures()}
     if subreddit is not None:
         sub = repo.stats(subreddit)
         answer["subreddit"] = {"name": subreddit, "labels": sub, "total": sum(sub.values())}
     return answer
+
+
+@app.route("/comments/{comment_id}/review", methods=["POST"], **_route_options)
+@configured
+def review_comment(comment_id: str) -> dict[str, Any]:
+    request = app.current_request
+    try:
+        verdict = reviews.parse_review(request.raw_body if request else None)
+        cid = queries.comment_id_param(comment_id)
+    except BodyTooLarge as exc:
+        raise RequestTooLargeError(str(exc)) from None
+    except ValidationError as exc:
+        raise BadRequestError(str(exc)) from None
+    reviewer = reviews.reviewer_of(_boot.api_auth, request.context if request else None)
+    item = services().reviews.review(cid, verdict, reviewer)
+    if item is None:
+        raise NotFoundError(f"comment {comment_id} not found")
+    return item
+
+
+# The console's page and files carry no data, so they need no key: a browser cannot send
+# x-api-key when it opens a URL. Every API call the page makes carries the stage's auth.
+@app.route("/console", methods=["GET"])
+def console_page() -> Response:
+    page = console.page(_boot.api_auth, queries.COMMENT_PARAMS, _boot.model_id)
+    return Response(body=page.body, status_code=200, headers=page.headers())
+
+
+@app.route("/console/{name}", methods=["GET"])
+def console_asset(name: str) -> Response:
+    asset = console.asset(name)
+    if asset is None:
+        raise NotFoundError(f"no console file {name}")
+    return Response(body=asset.body, status_code=200, headers=asset.headers())

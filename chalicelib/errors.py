@@ -4,6 +4,7 @@
     ├── ConfigError            settings missing or malformed
     │   └── MissingConfiguration   resource names unset (deploy_model.py has not run)
     ├── ValidationError        a REST parameter is bad (carries the parameter name)
+    ├── BodyTooLarge           a request body over its limit (HTTP 413)
     ├── DeliveryError          Firehose still refused records after retries
     ├── ClassifierError        the endpoint kept failing after retries
     │   └── InputRejected      the model rejected one specific input (ModelError 4xx)
@@ -11,8 +12,8 @@
     ├── ObjectBusy             another invocation holds the lease on this S3 object
     └── TimeBudgetExhausted    stopped early to leave time; Lambda will retry the rest
 
-app.py translates ValidationError to HTTP 400 and ConfigError to 503 (saying what to run);
-everything else that escapes a
+app.py translates ValidationError to HTTP 400, BodyTooLarge to 413 and ConfigError to 503
+(saying what to run); everything else that escapes a
 handler makes Lambda retry the event (which is safe: processing is idempotent).
 """
 
@@ -39,6 +40,13 @@ class ValidationError(PipelineError):
         super().__init__(f"{parameter}: {message}")
         self.parameter = parameter
         self.message = message
+
+
+class BodyTooLarge(PipelineError):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"request body is {size} bytes; at most {limit} are accepted")
+        self.size = size
+        self.limit = limit
 
 
 class DeliveryError(PipelineError):

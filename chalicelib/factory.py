@@ -14,6 +14,7 @@ from chalicelib.queries import CursorCodec
 from chalicelib.reconciler import Reconciler
 from chalicelib.repository import CommentRepository
 from chalicelib.retry import Backoff
+from chalicelib.reviews import ReviewStore
 from chalicelib.secrets import SecretReader
 
 
@@ -38,6 +39,11 @@ class Services:
     def repository(self) -> CommentRepository:
         self.settings.require("table")
         return CommentRepository(self.clients.dynamodb, self.settings.table, self.backoff)
+
+    @functools.cached_property
+    def reviews(self) -> ReviewStore:
+        self.settings.require("table")
+        return ReviewStore(self.clients.dynamodb, self.settings.table, Backoff(attempts=4, sleep=self.backoff.sleep))
 
     @functools.cached_property
     def secrets(self) -> SecretReader:

@@ -34,7 +34,7 @@ GET_BATCH = 100
 TRANSACTION_ITEMS = 100
 #: Public fields of a stored comment, in API order.
 PUBLIC_FIELDS = ("comment_id", "subreddit", "author", "body", "permalink", "created_utc", "label", "score",
-                 "model", "link_id", "parent_id", "classified_at")
+                 "model", "link_id", "parent_id", "classified_at", *schema.REVIEW_FIELDS)
 #: A filtered query (label within a subreddit) reads at most this many pages per request.
 MAX_QUERY_ROUNDS = 8
 

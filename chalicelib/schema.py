@@ -65,3 +65,19 @@ OFFLINE_MODEL_PREFIX = "devtools/"
 
 def is_offline_model(model_id: str | None) -> bool:
     return bool(model_id) and str(model_id).startswith(OFFLINE_MODEL_PREFIX)
+
+# -- moderator reviews (POST /comments/{id}/review) ------------------------------------------
+
+#: Attributes a review sets on a comment item; a second review replaces them.
+VERDICT_ATTRIBUTE = "verdict"
+REVIEWED_AT_ATTRIBUTE = "reviewed_at"
+REVIEW_NOTE_ATTRIBUTE = "review_note"
+REVIEWER_ATTRIBUTE = "reviewer"
+REVIEW_FIELDS = (VERDICT_ATTRIBUTE, REVIEWED_AT_ATTRIBUTE, REVIEWER_ATTRIBUTE, REVIEW_NOTE_ATTRIBUTE)
+#: Attributes that place an item in the review queue (a sparse index key); a review REMOVEs them.
+#: Empty until the table design gives the queue an index of its own.
+REVIEW_QUEUE_ATTRIBUTES: tuple[str, ...] = ()
+#: Verdicts a moderator can give: the same values as the model's labels.
+VERDICTS = ("hate", "nothate")
+#: Counter item of the review figures (all models, and one attribute per model and bucket).
+REVIEW_STATS_KEY = "stats#reviews"

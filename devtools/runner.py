@@ -409,7 +409,8 @@ class Runner:
                         summary["endpoint_outage"] = json.load(response)
                 self.summary = summary  # printed by main() as the very last line, after shutdown
                 return 1 if self.totals.errors else 0
-            say(f"API: {self.stack['api_url']}/comments  (next cycle in {self.args.every} s; Ctrl-C stops)")
+            say(f"API: {self.stack['api_url']}/comments  console: {self.stack['api_url']}/console  "
+                f"(next cycle in {self.args.every} s; Ctrl-C stops)")
             self.recovery.idle(self.args.every)
 
     def watchful_sleep(self, seconds: float) -> None:

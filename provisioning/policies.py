@@ -154,6 +154,11 @@ def lambda_policies(names: Names) -> dict[str, dict[str, Any]]:
         ],
         "api_handler": [
             statement("Read", ["dynamodb:GetItem", "dynamodb:Query"], [table, *indexes]),
+            # POST /comments/{id}/review: the verdict and the review counters in one
+            # TransactWriteItems. DynamoDB authorises its Update actions as dynamodb:UpdateItem,
+            # and the condition keeps UpdateItem usable only inside a transaction.
+            {**statement("Review", ["dynamodb:UpdateItem"], [table]),
+             "Condition": {"ForAnyValue:StringEquals": {"dynamodb:EnclosingOperation": ["TransactWriteItems"]}}},
             statement("CursorKey", ["secretsmanager:GetSecretValue"], [names.secret_arn(names.cursor_secret)]),
         ],
     }

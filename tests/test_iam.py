@@ -169,3 +169,18 @@ def test_the_reconciler_lists_only_raw_and_writes_nothing_but_quarantine(aws: No
     assert {a for a in by_action if a.startswith("dynamodb:")} == {
         "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:PutItem",
         "dynamodb:UpdateItem"}
+
+
+def test_the_api_function_may_write_only_the_review_transaction() -> None:
+    """POST /comments/{id}/review adds UpdateItem on the table, usable only inside TransactWriteItems."""
+    from provisioning.common import Names  # noqa: PLC0415
+    from provisioning.policies import lambda_policies  # noqa: PLC0415
+
+    names = Names("reddit-hate", "prod", "123456789012", "us-east-1")
+    statements = _list(lambda_policies(names)["api_handler"]["Statement"])
+    dynamodb = {a for s in statements for a in _list(s["Action"]) if a.startswith("dynamodb:")}
+    assert dynamodb == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"}
+    (write,) = [s for s in statements if "dynamodb:UpdateItem" in _list(s["Action"])]
+    assert _list(write["Action"]) == ["dynamodb:UpdateItem"]
+    assert _list(write["Resource"]) == [names.table_arn]  # the table only, never an index
+    assert write["Condition"] == {"ForAnyValue:StringEquals": {"dynamodb:EnclosingOperation": ["TransactWriteItems"]}}

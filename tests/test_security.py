@@ -24,7 +24,10 @@ from chalicelib.factory import Services
 from tests.conftest import REDDIT_SECRET_VALUE
 
 REPO = Path(__file__).resolve().parents[1]
-ROUTES = [("/comments", "GET"), ("/comments/{comment_id}", "GET"), ("/stats", "GET")]
+ROUTES = [("/comments", "GET"), ("/comments/{comment_id}", "GET"), ("/stats", "GET"),
+          ("/comments/{comment_id}/review", "POST")]
+#: The console's page and files hold no data; a browser opening a URL cannot send a key.
+OPEN_ROUTES = [("/console", "GET"), ("/console/{name}", "GET")]
 
 
 @pytest.fixture
@@ -62,8 +65,11 @@ def test_api_key_mode_requires_the_key_on_every_route(load_app: Callable[..., Mo
     for path, method in ROUTES:
         assert module.app.routes[path][method].api_key_required is True
     api = swagger(module)
-    for path, _ in ROUTES:
-        assert api["paths"][path]["get"]["security"] == [{"api_key": []}]
+    for path, method in ROUTES:
+        assert api["paths"][path][method.lower()]["security"] == [{"api_key": []}]
+    for path, method in OPEN_ROUTES:
+        assert not module.app.routes[path][method].api_key_required
+        assert "security" not in api["paths"][path][method.lower()]
     assert api["securityDefinitions"]["api_key"]["in"] == "header"
 
 
@@ -72,8 +78,10 @@ def test_iam_mode_puts_an_iam_authorizer_on_every_route(load_app: Callable[..., 
     for path, method in ROUTES:
         assert isinstance(module.app.routes[path][method].authorizer, IAMAuthorizer)
     api = swagger(module)
-    for path, _ in ROUTES:
-        assert api["paths"][path]["get"]["security"] == [{"sigv4": []}]
+    for path, method in ROUTES:
+        assert api["paths"][path][method.lower()]["security"] == [{"sigv4": []}]
+    for path, method in OPEN_ROUTES:
+        assert module.app.routes[path][method].authorizer is None
     assert api["securityDefinitions"]["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
 
 
@@ -212,3 +220,34 @@ def test_non_json_secret_error_does_not_echo_the_value(services: Services) -> No
         services.secrets.reddit_credentials("test/reddit")
     chain = f"{failure.value!r} {failure.value.__cause__!r} {failure.value.__context__!r}"
     assert "hunter2" not in chain and failure.value.__suppress_context__
+
+
+def test_a_review_on_an_api_key_stage_records_the_key_id_never_the_key(
+        load_app: Callable[..., ModuleType], services: Services) -> None:
+    """The event API Gateway sends for a key-protected route carries the key itself: it must stay out."""
+    from devtools.runner import LambdaContext  # noqa: PLC0415
+    from tests.conftest import comment_doc, ndjson, s3_event  # noqa: PLC0415
+
+    module = load_app(API_AUTH="api_key")
+    module.set_services(services)
+    boto3.client("s3").put_object(Bucket="test-bucket", Key="raw/k.json", Body=ndjson([comment_doc(1, body="hateful")]))
+    services.processor.process_event(s3_event("test-bucket", "raw/k.json"), app_module.deadline_of(None))
+    event = {
+        "resource": "/comments/{comment_id}/review", "path": "/comments/c00001/review", "httpMethod": "POST",
+        "headers": {"content-type": "application/json", "x-api-key": "KEY-VALUE-SECRET-123"},
+        "multiValueHeaders": {}, "queryStringParameters": None, "multiValueQueryStringParameters": None,
+        "pathParameters": {"comment_id": "c00001"}, "stageVariables": None, "isBase64Encoded": False,
+        "body": json.dumps({"verdict": "hate"}),
+        "requestContext": {"resourcePath": "/comments/{comment_id}/review", "httpMethod": "POST", "stage": "api",
+                           "path": "/api/comments/c00001/review",
+                           "identity": {"apiKey": "KEY-VALUE-SECRET-123", "apiKeyId": "abc123keyid",
+                                        "sourceIp": "203.0.113.9"}},
+    }
+    response = module.app(event, LambdaContext("api_handler"))
+    assert response["statusCode"] == 200, response
+    body = json.loads(response["body"])
+    assert body["reviewer"] == "abc123keyid"
+    stored = boto3.client("dynamodb").get_item(TableName="test-table", Key={"comment_id": {"S": "c00001"}})["Item"]
+    assert stored["reviewer"] == {"S": "abc123keyid"}
+    assert "KEY-VALUE-SECRET-123" not in json.dumps(stored) + response["body"]
+    module.set_services(None)
