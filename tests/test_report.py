@@ -461,3 +461,23 @@ def test_offline_banner_is_visible_at_the_top_in_a_browser(tmp_path: Path) -> No
         driver.save_screenshot(str(tmp_path / "report.png"))
     finally:
         driver.quit()
+
+
+@needs_plotting
+def test_moderator_reviews_appear_in_the_report(stored: Services, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from chalicelib.reviews import ReviewRequest  # noqa: PLC0415
+
+    out = tmp_path / "out"
+    assert report.main(["--table", "test-table", "--out", str(out)]) == 0
+    assert "reviews" not in parse(out / "report.html").by_id  # nothing reviewed, no section
+    capsys.readouterr()
+    hate_ids = [x.comment.id for x in STORED if x.prediction.label == "hate"]
+    stored.reviews.review(hate_ids[0], ReviewRequest("hate"), None)
+    stored.reviews.review(hate_ids[1], ReviewRequest("nothate", "sarcasm"), None)
+    stored.reviews.review(hate_ids[2], ReviewRequest("hate"), None)
+    assert report.main(["--table", "test-table", "--out", str(out)]) == 0
+    page = parse(out / "report.html")
+    assert "reviews" in page.by_id
+    assert float(str(page.by_id["reviews-all"]["data-precision"])) == pytest.approx(2 / 3)
+    assert "3 reviewed by moderators" in capsys.readouterr().out

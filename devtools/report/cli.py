@@ -16,13 +16,14 @@ from devtools.report import charts
 from devtools.report.page import render_html
 from devtools.report.source import DEFAULT_STACK, open_repository, parse_since, resolve_target, shown
 from devtools.report.stats import Report, aggregate, iso
+from devtools.report_reviews import ReviewTally, render_section, summary_line
 
 DEFAULT_OUT = Path("report")
 FILES = ("labels.png", "hate_wordcloud.png", "trend.png", "subreddits.png", "report.html")
 
 
 def write_report(report: Report, out: Path, min_volume: int, meta: Mapping[str, str],
-                 min_word_comments: int = charts.MIN_WORD_COMMENTS) -> list[Path]:
+                 min_word_comments: int = charts.MIN_WORD_COMMENTS, extra_html: str = "") -> list[Path]:
     """Draw the four charts and report.html into ``out``; returns the files written."""
     out.mkdir(parents=True, exist_ok=True)
     charts.draw_labels(report, out / "labels.png")
@@ -30,7 +31,7 @@ def write_report(report: Report, out: Path, min_volume: int, meta: Mapping[str, 
     charts.draw_trend(report, out / "trend.png")
     charts.draw_subreddits(report, out / "subreddits.png", min_volume)
     images = {name: (out / name).read_bytes() for name in FILES if name.endswith(".png")}
-    (out / "report.html").write_text(render_html(report, images, meta, min_volume, min_word_comments), encoding="utf-8")
+    (out / "report.html").write_text(render_html(report, images, meta, min_volume, min_word_comments, extra_html), encoding="utf-8")
     return [out / name for name in FILES]
 
 
@@ -72,9 +73,10 @@ def main(argv: list[str] | None = None, environ: MutableMapping[str, str] | None
     hint = " (is `make run` still up?)" if target.env else ""
     try:
         repository = open_repository(target, environ)
+        reviews = ReviewTally()
         print(f"reading {target.table} from {target.source}", file=sys.stderr)
         started = time.monotonic()
-        report = aggregate(repository.export(since=args.since, subreddit=subreddit),
+        report = aggregate(reviews.tap(repository.export(since=args.since, subreddit=subreddit)),
                            progress=lambda n: print(f"  {n:,} comments read", file=sys.stderr))
     except (StorageError, BotoCoreError) as exc:
         print(f"report: cannot read table {target.table}{hint}: {exc}", file=sys.stderr)
@@ -97,12 +99,15 @@ def main(argv: list[str] | None = None, environ: MutableMapping[str, str] | None
     meta = {"table": target.table, "source": target.source, "filters": filters or "none",
             "generated": iso(time.time())}
     try:
-        written = write_report(report, args.out, args.min_volume, meta, args.min_word_comments)
+        written = write_report(report, args.out, args.min_volume, meta, args.min_word_comments,
+                               render_section(reviews))
     except ConfigError as exc:
         print(f"report: {exc}", file=sys.stderr)
         return 2
     print(f"{report.total:,} comments, {report.hate:,} hate ({100 * report.hate_rate:.1f}%), "
           f"{len(report.subreddits):,} subreddits -> {written[-1]}")
+    if reviews.reviewed:
+        print(summary_line(reviews))
     return 0
 
 

@@ -27,7 +27,7 @@ def _num(element_id: str, value: float | int | str, shown: str) -> str:
 
 
 def render_html(report: Report, images: Mapping[str, bytes], meta: Mapping[str, str], min_volume: int,
-                min_word_comments: int = MIN_WORD_COMMENTS) -> str:
+                min_word_comments: int = MIN_WORD_COMMENTS, extra_html: str = "") -> str:
     """report.html: self-contained (images as data URIs), numbers carry ids and data-value attributes."""
     e = html.escape
     labels = label_order(report)
@@ -117,5 +117,5 @@ cannot rank high by chance; at least {min_volume:,} comments, subreddits with no
 <h2>Most confident hateful comments</h2>
 <p class="muted">Up to {TOP_HATEFUL}, by model score; bodies cut at {BODY_CHARS} characters. Content warning.</p>
 <ol id="top-hateful">{hateful}</ol>
-</body></html>
+{extra_html}</body></html>
 """
