@@ -23,7 +23,7 @@ FILES = ("labels.png", "hate_wordcloud.png", "trend.png", "subreddits.png", "rep
 
 
 def write_report(report: Report, out: Path, min_volume: int, meta: Mapping[str, str],
-                 min_word_comments: int = charts.MIN_WORD_COMMENTS, extra_html: str = "") -> list[Path]:
+                 min_word_comments: int = charts.MIN_WORD_COMMENTS, *, extra_html: str = "") -> list[Path]:
     """Draw the four charts and report.html into ``out``; returns the files written."""
     out.mkdir(parents=True, exist_ok=True)
     charts.draw_labels(report, out / "labels.png")
@@ -31,7 +31,8 @@ def write_report(report: Report, out: Path, min_volume: int, meta: Mapping[str, 
     charts.draw_trend(report, out / "trend.png")
     charts.draw_subreddits(report, out / "subreddits.png", min_volume)
     images = {name: (out / name).read_bytes() for name in FILES if name.endswith(".png")}
-    (out / "report.html").write_text(render_html(report, images, meta, min_volume, min_word_comments, extra_html), encoding="utf-8")
+    page = render_html(report, images, meta, min_volume, min_word_comments, extra_html=extra_html)
+    (out / "report.html").write_text(page, encoding="utf-8")
     return [out / name for name in FILES]
 
 
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None, environ: MutableMapping[str, str] | None
             "generated": iso(time.time())}
     try:
         written = write_report(report, args.out, args.min_volume, meta, args.min_word_comments,
-                               render_section(reviews))
+                               extra_html=render_section(reviews))
     except ConfigError as exc:
         print(f"report: {exc}", file=sys.stderr)
         return 2

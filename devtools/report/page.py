@@ -27,7 +27,7 @@ def _num(element_id: str, value: float | int | str, shown: str) -> str:
 
 
 def render_html(report: Report, images: Mapping[str, bytes], meta: Mapping[str, str], min_volume: int,
-                min_word_comments: int = MIN_WORD_COMMENTS, extra_html: str = "") -> str:
+                min_word_comments: int = MIN_WORD_COMMENTS, *, extra_html: str = "") -> str:
     """report.html: self-contained (images as data URIs), numbers carry ids and data-value attributes."""
     e = html.escape
     labels = label_order(report)
