@@ -14,10 +14,15 @@ and one counter item per hour, so a series per subreddit seen would have no boun
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from chalicelib.errors import StorageError
+
+logger = logging.getLogger(__name__)
 
 HOURLY_PREFIX = "stats#h#"
 ALL = "all"
@@ -107,6 +112,12 @@ class HateRateMonitor:
         return [hourly_key(h, s) for s in self._series for h in _hours(now, self._baseline_hours + 2)]
 
     def current(self) -> list[HateRate]:
+        """The figures of every series; none (logged) when the table cannot be read: the comments are
+        stored already, and an alarm that ignores missing data keeps its state for that period."""
         now = self._clock()
-        counts = self._reader.counters(self.keys(now))
+        try:
+            counts = self._reader.counters(self.keys(now))
+        except StorageError as exc:
+            logger.warning("hate-rate figures not emitted: %s", exc)
+            return []
         return [figures(counts, now, s, self._baseline_hours) for s in self._series]
