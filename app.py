@@ -108,6 +108,7 @@ def classify(event: S3Event) -> dict[str, int]:
     # Chalice's S3Event exposes only the first record; the raw event has them all.
     reports = services().processor.process_event(event.to_dict(), deadline_of(event.context))
     observability.record_objects(reports)
+    observability.record_hate_rates(services().hate_rates.current())  # inputs of the hate-rate alarms
     return total(reports)
 
 

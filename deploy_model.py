@@ -198,6 +198,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --api-key: the REST API (default: from .chalice/deployed/<stage>.json, or the only one)")
     add("--api-rate", default=10.0, type=_float_in(0.1, 10_000), help="with --api-key: requests per second")
     add("--api-burst", default=20, type=_int_in(1, 5000), help="with --api-key: burst size")
+    add("--alert-email", type=_matching(r"[^@\s,]+@[^@\s,]+\.[^@\s,]+", "email address"),
+        help="create an SNS topic <prefix>-<stage>-alerts with this email subscription and the stage's "
+             "CloudWatch alarms (later deploys keep the alarms in step without the flag)")
+    add("--alert-multiple", default=3.0, type=_float_in(1.1, 100),
+        help="hate-rate alarm: last hour's rate above this multiple of the baseline")
+    add("--alert-min-volume", default=100, type=_int_in(1, 1_000_000),
+        help="hate-rate alarm: only with at least this many comments in the last hour")
+    add("--alert-baseline-hours", default=24, type=_int_in(cfg.MIN_BASELINE_HOURS, cfg.MAX_BASELINE_HOURS),
+        help="hate-rate alarm: the baseline is the hate rate of this many hours before the last one")
+    add("--alert-silent-periods", default=3, type=_int_in(1, 288),
+        help="no-comments alarm: fires after this many schedule periods without an ingested comment")
     add("--dry-run", action="store_true", help="print the plan; only describe/get/list calls are made")
     add("--no-wait", dest="wait", action="store_false", help="do not wait for the endpoint to be InService")
     add(
@@ -221,6 +232,11 @@ def parse_options(argv: Sequence[str] | None, environ: Mapping[str, str] | None 
     if any(values) and not all(values):
         parser.error("set all of " + ", ".join(REDDIT_ENV) + " or none of them")
     reddit = RedditCredentials(*values) if all(values) else None
+    # CloudWatch: Period x EvaluationPeriods at most one day for periods under an hour, else 7 days.
+    silent_s = args.alert_silent_periods * args.schedule_minutes * 60
+    if silent_s > (86_400 if args.schedule_minutes < 60 else 604_800):
+        parser.error(f"--alert-silent-periods x --schedule-minutes is {silent_s // 60} min; CloudWatch allows "
+                     f"{'1 day' if args.schedule_minutes < 60 else '7 days'} for that schedule")
     if args.api_key and args.teardown:
         parser.error("--api-key and --teardown exclude each other (--teardown removes the key too)")
     return Options(
@@ -253,6 +269,11 @@ def parse_options(argv: Sequence[str] | None, environ: Mapping[str, str] | None 
         rest_api_id=args.rest_api_id,
         api_rate=args.api_rate,
         api_burst=args.api_burst,
+        alert_email=args.alert_email,
+        alert_multiple=args.alert_multiple,
+        alert_min_volume=args.alert_min_volume,
+        alert_baseline_hours=args.alert_baseline_hours,
+        alert_silent_periods=args.alert_silent_periods,
     )
 
 

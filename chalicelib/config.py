@@ -41,6 +41,7 @@ ENV_RECONCILE_ATTENTION_AFTER = "RECONCILE_ATTENTION_AFTER"
 ENV_RECONCILE_SLOW_RETRY = "RECONCILE_SLOW_RETRY_SECONDS"
 ENV_API_AUTH = "API_AUTH"
 ENV_CORS_ORIGIN = "CORS_ORIGIN"
+ENV_HATE_BASELINE_HOURS = "HATE_BASELINE_HOURS"
 
 #: Placeholder so that app.py imports (and Chalice can build its decorators)
 #: while BUCKET_NAME is unset, e.g. in tests or `chalice package` before
@@ -52,6 +53,10 @@ API_AUTH_MODES = ("none", "api_key", "iam")
 #: Hugging Face container bound: one request must stay under the 4 MB
 #: serverless payload limit and 60 s of CPU inference.
 MAX_BATCH_SIZE = 512
+
+#: Trailing hours the hate-rate baseline spans (one BatchGetItem key per hour and series).
+MIN_BASELINE_HOURS = 2
+MAX_BASELINE_HOURS = 168
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -100,6 +105,8 @@ class Settings:
     reddit_urls: dict[str, str] = field(default_factory=dict)
     api_auth: str = "none"
     cors_origin: str = ""
+    #: Hours before the last one whose hate rate is the baseline of the hate-rate alarms.
+    hate_baseline_hours: int = 24
 
     @property
     def reconcile_lookback_seconds(self) -> int:
@@ -159,6 +166,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         reddit_urls=urls,
         api_auth=api_auth,
         cors_origin=env.get(ENV_CORS_ORIGIN, "").strip(),
+        hate_baseline_hours=_int(env, ENV_HATE_BASELINE_HOURS, 24, MIN_BASELINE_HOURS, MAX_BASELINE_HOURS),
     )
 
 

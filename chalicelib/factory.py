@@ -8,6 +8,7 @@ from chalicelib import config
 from chalicelib.classifier import EndpointClassifier
 from chalicelib.clients import AwsClients
 from chalicelib.firehose_sink import FirehoseSink
+from chalicelib.hate_rate import HateRateMonitor
 from chalicelib.object_store import ObjectStore
 from chalicelib.pipeline import Ingestor, ObjectProcessor, classify_reserve_ms
 from chalicelib.queries import CursorCodec
@@ -38,7 +39,8 @@ class Services:
     @functools.cached_property
     def repository(self) -> CommentRepository:
         self.settings.require("table")
-        return CommentRepository(self.clients.dynamodb, self.settings.table, self.backoff)
+        return CommentRepository(self.clients.dynamodb, self.settings.table, self.backoff,
+                                 tracked_subreddits=self.settings.subreddits)
 
     @functools.cached_property
     def reviews(self) -> ReviewStore:
@@ -96,6 +98,10 @@ class Services:
             min_age_seconds=s.reconcile_min_age_seconds, attention_after=s.reconcile_attention_after,
             slow_retry_seconds=s.reconcile_slow_retry_seconds, retention_days=s.retention_days,
         )
+
+    @functools.cached_property
+    def hate_rates(self) -> HateRateMonitor:
+        return HateRateMonitor(self.repository, self.settings.subreddits, self.settings.hate_baseline_hours)
 
     @functools.cached_property
     def cursor_codec(self) -> CursorCodec:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from chalicelib.hate_rate import HateRate
 from chalicelib.models import IngestReport, ObjectReport, ReconcileReport
 from chalicelib.pipeline import total
 
@@ -53,3 +54,17 @@ def record_reconcile(report: ReconcileReport) -> None:
     metrics.add_metric("ObjectsRecovered", MetricUnit.Count, len(report.recovered))
     metrics.add_metric("ObjectsFailed", MetricUnit.Count, len(report.failed))
     metrics.flush_metrics()
+
+
+def record_hate_rates(rates: Sequence[HateRate]) -> None:
+    """The hate-rate alarms' inputs, one flush per series (each has its own ``subreddit`` dimension).
+
+    Rates are fractions (0..1); the alarm divides one by the other, so the unit cancels out.
+    """
+    for rate in rates:
+        metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+        metrics.add_dimension(name="subreddit", value=rate.series)
+        metrics.add_metric("HateRateLastHour", MetricUnit.NoUnit, rate.rate_last_hour)
+        metrics.add_metric("HateRateBaseline", MetricUnit.NoUnit, rate.baseline_rate)
+        metrics.add_metric("CommentsLastHour", MetricUnit.Count, rate.comments_last_hour)
+        metrics.flush_metrics()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import schema
+from chalicelib import hate_rate, schema
 from chalicelib.errors import StorageError
 from chalicelib.models import Attempts, Checkpoint, CommentQuery, LabeledComment, Page
 from chalicelib.retry import Backoff
@@ -99,11 +99,14 @@ class CommentRepository:
         table: str,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.time,
+        tracked_subreddits: Sequence[str] = (),
     ) -> None:
         self._client = client
         self._table = table
         self._backoff = backoff or Backoff()
         self._clock = clock
+        # The configured subreddits: each gets hourly counters of its own (chalicelib.hate_rate).
+        self._tracked = tuple(s.lower() for s in tracked_subreddits)
 
     # -- writes -------------------------------------------------------------
 
@@ -126,9 +129,15 @@ class CommentRepository:
         count once.
         """
         per_key: dict[str, Counter[str]] = {}
+        expires: dict[str, int] = {}  # hourly items only: they expire, the totals do not
         for x in labeled:
             for key in (schema.stats_key(None), schema.stats_key(x.comment.subreddit)):
                 per_key.setdefault(key, Counter())[x.prediction.label] += 1
+            hour_start = int(x.comment.created_utc) // hate_rate.HOUR_S * hate_rate.HOUR_S
+            for series in hate_rate.series_of(x.comment.subreddit, self._tracked):
+                key = hate_rate.hourly_key(hate_rate.hour_of(hour_start), series)
+                per_key.setdefault(key, Counter())[x.prediction.label] += 1
+                expires[key] = hour_start + hate_rate.HOURLY_TTL_S
         keys = sorted(per_key)
         ids = ",".join(sorted(x.comment.id for x in labeled))
         for start in range(0, len(keys), TRANSACTION_ITEMS):
@@ -137,11 +146,17 @@ class CommentRepository:
                 counts = per_key[key]
                 labels = sorted(counts)
                 values = {f":n{i}": {"N": str(counts[label])} for i, label in enumerate(labels)}
+                names = {f"#l{i}": label for i, label in enumerate(labels)}
+                expression = "ADD " + ", ".join(f"#l{i} :n{i}" for i in range(len(labels)))
+                if key in expires:
+                    names["#ttl"] = schema.TTL_ATTRIBUTE
+                    values[":ttl"] = {"N": str(expires[key])}
+                    expression += " SET #ttl = if_not_exists(#ttl, :ttl)"
                 actions.append({"Update": {
                     "TableName": self._table,
                     "Key": {schema.PARTITION_KEY: {"S": key}},
-                    "UpdateExpression": "ADD " + ", ".join(f"#l{i} :n{i}" for i in range(len(labels))),
-                    "ExpressionAttributeNames": {f"#l{i}": label for i, label in enumerate(labels)},
+                    "UpdateExpression": expression,
+                    "ExpressionAttributeNames": names,
                     "ExpressionAttributeValues": values,
                 }})
             token = hashlib.sha256(f"{start}|{ids}".encode()).hexdigest()[:36]
@@ -164,6 +179,11 @@ class CommentRepository:
             except BotoCoreError as exc:
                 raise StorageError(f"dynamodb transact_write_items failed: {exc}") from exc
         raise StorageError(f"counter transaction still refused after retries: {last}")
+
+    def counters(self, keys: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Label counts of the counter items ``keys`` (BatchGetItem); absent items are left out."""
+        return {str(item[schema.PARTITION_KEY]): {label: int(item.get(label, 0)) for label in schema.LABELS}
+                for item in self._batch_get(list(dict.fromkeys(keys)))}
 
     # -- checkpoints and leases ------------------------------------------------
 

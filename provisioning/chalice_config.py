@@ -46,6 +46,7 @@ OWNED_ENV_KEYS = (
     cfg.ENV_BATCH_SIZE,
     cfg.ENV_CONCURRENCY,
     cfg.ENV_API_AUTH,
+    cfg.ENV_HATE_BASELINE_HOURS,
 )
 
 
@@ -75,6 +76,7 @@ def environment_variables(names: Names, options: Options) -> dict[str, str]:
         # MaxConcurrency would only be throttled.
         cfg.ENV_CONCURRENCY: str(classify_concurrency(options)),
         cfg.ENV_API_AUTH: options.api_auth,
+        cfg.ENV_HATE_BASELINE_HOURS: str(options.alert_baseline_hours),
     }
 
 

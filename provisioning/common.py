@@ -120,6 +120,11 @@ class Options:
     rest_api_id: str | None = None
     api_rate: float = 10.0
     api_burst: int = 20
+    alert_email: str | None = None
+    alert_multiple: float = 3.0
+    alert_min_volume: int = 100
+    alert_baseline_hours: int = 24
+    alert_silent_periods: int = 3
 
     @property
     def policy_dir(self) -> Path:

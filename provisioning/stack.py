@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalicelib import config as cfg
 
-from . import api_key, bucket, chalice_config, endpoint, policies, roles, secrets, stream, table
+from . import alarms, api_key, bucket, chalice_config, endpoint, policies, roles, secrets, stream, table
 from .common import Context, DeployError, Outcome, Status
 
 
@@ -27,6 +27,7 @@ def deploy(ctx: Context) -> list[Outcome]:
                     policies.sagemaker_role_policy(names, spec), roles.SAGEMAKER_SERVICE)
     endpoint.apply(ctx, spec)
     chalice_config.apply(ctx, config)
+    alarms.apply(ctx)
     summary(ctx, reddit_needs_values)
     return ctx.outcomes
 
@@ -82,6 +83,7 @@ def teardown(ctx: Context) -> list[Outcome]:
     if bucket_exists and not ctx.options.force and bucket.has_objects(ctx):
         raise DeployError(f"bucket {names.bucket} still holds objects; re-run with --force to empty and delete it")
     api_key.delete(ctx)
+    alarms.delete(ctx)
     endpoint.delete(ctx)
     roles.delete(ctx, names.sagemaker_role)
     stream.delete(ctx)

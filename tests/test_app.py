@@ -118,7 +118,11 @@ def test_each_object_run_publishes_cloudwatch_metrics(client: Any, capsys: pytes
     capsys.readouterr()
     client.lambda_.invoke("classify", s3_event("test-bucket", "raw/m.json"))
     documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    (emf,) = documents
+    (emf,) = [d for d in documents if "CommentsIn" in d]
+    # Then the hate-rate alarms' inputs, one document per series ("all" at least).
+    rates = [d for d in documents if "HateRateLastHour" in d]
+    assert len(documents) == 1 + len(rates) and rates[0]["subreddit"] == "all"
+    assert all("HateRateBaseline" in d and "CommentsLastHour" in d for d in rates)
     assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "RedditHateWatch"
     values = (emf["CommentsIn"], emf["CommentsStored"], emf["CommentsQuarantined"], emf["HateLabels"])
     assert values == ([3.0], [2.0], [1.0], [1.0])  # EMF keeps each metric as a list of values

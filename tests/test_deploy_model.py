@@ -332,6 +332,10 @@ def test_partial_reddit_credentials_are_rejected(session: boto3.Session, calls: 
     ["--max-concurrency", "0"], ["--max-concurrency", "201"],
     ["--buffer-seconds", "901"], ["--buffer-mb", "0"], ["--batch-size", "513"],
     ["--prefix", "Bad_Prefix"], ["--prefix", "a" * 40], ["--api-auth", "basic"], ["--stage", "Dev"],
+    ["--alert-email", "not-an-address"], ["--alert-multiple", "1"], ["--alert-min-volume", "0"],
+    ["--alert-baseline-hours", "1"], ["--alert-baseline-hours", "169"], ["--alert-silent-periods", "0"],
+    # CloudWatch: Period x EvaluationPeriods at most one day when the period is under an hour.
+    ["--alert-silent-periods", "289"], ["--alert-silent-periods", "100", "--schedule-minutes", "15"],
 ])
 def test_invalid_values_exit_2_before_any_call(args: list[str], session: boto3.Session, calls: CallLog,
                                                cfg_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -526,3 +530,23 @@ def test_api_key_command_after_chalice_deploy_and_teardown_removes_it(
     assert exc.value.code == 2
     assert run(session, cfg_path, "--teardown", "--force") == 0
     assert apigw.get_usage_plans()["items"] == [] and apigw.get_api_keys()["items"] == []
+
+
+def test_alert_flags_create_the_alarms_write_the_baseline_and_teardown_removes_them(
+        session: boto3.Session, cfg_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--no-wait", "--subreddits", "news", "--alert-email", "ops@example.org", "--alert-multiple", "2.5",
+            "--alert-min-volume", "40", "--alert-baseline-hours", "48", "--alert-silent-periods", "4"]
+    assert run(session, cfg_path, *args) == 0
+    found = {a["AlarmName"]: a for a in client("cloudwatch").describe_alarms()["MetricAlarms"]}
+    assert sorted(found) == [f"reddit-hate-dev-alarm-{n}" for n in (
+        "hate-rate-all", "hate-rate-news", "listing-gaps", "needs-attention", "no-comments")]
+    assert found["reddit-hate-dev-alarm-hate-rate-news"]["Threshold"] == 2.5
+    assert found["reddit-hate-dev-alarm-no-comments"]["EvaluationPeriods"] == 4
+    env = json.loads(cfg_path.read_text())["stages"]["dev"]["environment_variables"]
+    assert env[config.ENV_HATE_BASELINE_HOURS] == "48"
+    capsys.readouterr()
+    assert run(session, cfg_path, *args) == 0
+    assert "nothing changed" in capsys.readouterr().out
+    assert run(session, cfg_path, "--teardown", "--force") == 0
+    assert client("cloudwatch").describe_alarms()["MetricAlarms"] == []
+    assert client("sns").list_topics()["Topics"] == []

@@ -16,8 +16,8 @@ from .conftest import make_ctx
 def test_teardown_of_nothing_reports_every_resource_absent(ctx: Context, lines: list[str]) -> None:
     outcomes = stack.teardown(ctx)
     kinds = [o.kind for o in outcomes]
-    assert kinds == ["API usage plan", "API key", "SageMaker endpoint", "IAM role", "Firehose stream", "IAM role",
-                     "DynamoDB table", "secret", "secret", "S3 bucket"]
+    assert kinds == ["API usage plan", "API key", "SNS topic", "SageMaker endpoint", "IAM role", "Firehose stream",
+                     "IAM role", "DynamoDB table", "secret", "secret", "S3 bucket"]
     assert lines[0].startswith("Tearing down stage 'dev': account 123456789012")
 
 
