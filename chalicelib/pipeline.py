@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote_plus
 
 from chalicelib.classifier import REQUEST_BUDGET_S, Classifier, ClassifyResult, chunk
-from chalicelib.errors import ClassifierError, DeliveryError, ObjectBusy, TimeBudgetExhausted
+from chalicelib.errors import ClassifierError, DeliveryError, ObjectBusy, PartialWriteError, TimeBudgetExhausted
 from chalicelib.models import Checkpoint, Comment, IngestReport, LabeledComment, ObjectReport, Rejected
 from chalicelib.object_store import ObjectStore
 from chalicelib.records import decode
@@ -273,7 +273,13 @@ class ObjectProcessor:
         try:
             for start in range(0, len(labeled), WRITE_BATCH):
                 chunk_ = labeled[start : start + WRITE_BATCH]
-                self.repository.put_labeled(chunk_, self.retention_days)
+                try:
+                    self.repository.put_labeled(chunk_, self.retention_days)
+                except PartialWriteError as exc:
+                    # Part of the chunk is stored: count it now, a retry will skip it as stored.
+                    done = set(exc.written)
+                    written += [x for x in chunk_ if x.comment.id in done]
+                    raise
                 written += chunk_
         finally:
             if written:
