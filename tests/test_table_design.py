@@ -186,7 +186,7 @@ class HalfWritingDynamo:
         self._real = boto3.client("dynamodb", region_name=REGION)
         self.take = take
 
-    def batch_write_item(self, RequestItems: dict[str, list[Any]]) -> dict[str, Any]:  # noqa: N803
+    def batch_write_item(self, RequestItems: dict[str, list[Any]]) -> dict[str, Any]:
         (table, requests), = RequestItems.items()
         done = requests[: self.take]
         if done:
@@ -229,7 +229,8 @@ def test_partial_batch_write_names_what_was_written_stubber() -> None:
     items = [labeled(i) for i in range(3)]
     requests = [{"PutRequest": {"Item": r["PutRequest"]["Item"]}} for r in _requests(items)]
     with Stubber(client) as stub:
-        stub.add_response("batch_write_item", {"UnprocessedItems": {"t": requests[1:]}}, {"RequestItems": {"t": requests}})
+        stub.add_response("batch_write_item", {"UnprocessedItems": {"t": requests[1:]}},
+                          {"RequestItems": {"t": requests}})
         stub.add_response("batch_write_item", {"UnprocessedItems": {"t": requests[2:]}},
                           {"RequestItems": {"t": requests[1:]}})
         stub.add_response("batch_write_item", {"UnprocessedItems": {"t": requests[2:]}},
