@@ -61,7 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         print("no cassette comments found (set SHARED_DATA_DIR)", file=sys.stderr)
         return 2
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
-    config = RobertaConfig(num_labels=2, vocab_size=max(50265, tokenizer.vocab_size))
+    tokenizer.model_max_length = 512  # RoBERTa's 514 positions, less the two it reserves
+    config = RobertaConfig(vocab_size=max(50265, tokenizer.vocab_size))  # roberta-base's shape
+    config.num_labels = 2
+    config.pad_token_id = tokenizer.pad_token_id  # padded batches: padding gets no position
     torch.manual_seed(0)
     model = RobertaForSequenceClassification(config).eval()
     clf = pipeline("text-classification", model=model, tokenizer=tokenizer, device=-1)
