@@ -87,7 +87,7 @@ def plan(q: CommentQuery) -> Plan:
             where("attribute_not_exists(#v)", "#v", schema.VERDICT_ATTRIBUTE, sparse=False)
     if q.min_score is not None:
         where("#h >= :h", "#h", schema.P_HATE_ATTRIBUTE, {"N": repr(q.min_score)},
-              sparse=q.min_score > 0.0 and not hate_only)
+              sparse=False)  # unknown share: refills read on, within MAX_QUERY_CALLS
     return Plan(index, schema.INDEXES[index], partitions, tuple(filters), names, values, selective)
 
 
@@ -119,7 +119,8 @@ class ShardedReader:
         shards = [_Shard(part, None if state.get(part) is None else state[part])
                   for part in p.partitions if state.get(part) != DONE]
         self._calls = 0
-        first = max(math.ceil(q.limit / max(1, len(shards))) + 2, SELECTIVE_LIMIT if p.selective else 0)
+        # A fair share per shard plus a margin: a shard that holds more of the page is read again.
+        first = max(math.ceil(q.limit / max(1, len(shards))) + 3, SELECTIVE_LIMIT if p.selective else 0)
         for shard in shards:
             self._fill(p, q, shard, first)
         items: list[dict[str, Any]] = []
@@ -133,8 +134,9 @@ class ShardedReader:
             item = shard.buffer.popleft()
             shard.resume = self._key_of(item, p.partition_attribute)
             items.append(item)
-        # A cursor only when an item is known to follow, or a shard could not be read to the end.
-        self._refill(p, q, shards, 1)
+        # A cursor only when an item is known to follow: one already read, or (read on) found.
+        if not any(s.buffer for s in shards):
+            self._refill(p, q, shards, 1)
         more = any(s.buffer or not s.exhausted for s in shards)
         if not more:
             return Page(items, None)
