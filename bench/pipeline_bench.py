@@ -206,7 +206,7 @@ def aws_sim(stack: Stack, n: int) -> dict[str, Any]:
     that sleeps the modelled compute, with as many requests at once as one classify Lambda sends.
     """
     from chalicelib import config  # noqa: PLC0415
-    from deploy_model import table_definition  # noqa: PLC0415
+    from provisioning.table import table_definition  # noqa: PLC0415
 
     concurrency = int(os.environ.get(config.ENV_CONCURRENCY, "4"))
     # A table of its own: moto deep-copies the whole table for every TransactWriteItems action,

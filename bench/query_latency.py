@@ -76,7 +76,7 @@ def _setup_env() -> None:
 
 
 def _create_table(ddb: Any) -> None:
-    from deploy_model import table_definition  # noqa: PLC0415 - the table exactly as deployed
+    from provisioning.table import table_definition  # noqa: PLC0415 - the table exactly as deployed
 
     ddb.create_table(**{**table_definition(TABLE), "TableName": TABLE})
 

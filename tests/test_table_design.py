@@ -246,3 +246,94 @@ def _requests(items: list[LabeledComment]) -> list[dict[str, Any]]:
     from chalicelib.repository import _to_ddb  # noqa: PLC0415
 
     return [{"PutRequest": {"Item": _to_ddb(to_item(x, 0))}} for x in items]
+
+
+# -- in-place migration of a table of the previous design -------------------------------------
+
+OLD_INDEXES = {"kind-created-index": "kind", "label-created-index": "label", "subreddit-created-index": "subreddit"}
+
+
+def old_table(name: str) -> None:
+    attributes = {"comment_id": "S", "created_utc": "N", **dict.fromkeys(OLD_INDEXES.values(), "S")}
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": k, "AttributeType": v} for k, v in attributes.items()],
+        KeySchema=[{"AttributeName": "comment_id", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[{"IndexName": i, "Projection": {"ProjectionType": "ALL"},
+                                 "KeySchema": [{"AttributeName": pk, "KeyType": "HASH"},
+                                               {"AttributeName": "created_utc", "KeyType": "RANGE"}]}
+                                for i, pk in OLD_INDEXES.items()])
+
+
+def old_item(x: LabeledComment) -> dict[str, Any]:
+    """An item as the previous code wrote it: no shard keys, no p_hate."""
+    new_only = {*schema.INDEXES.values(), schema.P_HATE_ATTRIBUTE}
+    return {k: v for k, v in to_item(x, 0).items() if k not in new_only and v is not None}
+
+
+class RecordingDynamo:
+    def __init__(self) -> None:
+        self._real = boto3.client("dynamodb", region_name=REGION)
+        self.index_updates: list[list[dict[str, Any]]] = []
+
+    def update_table(self, **kwargs: Any) -> Any:
+        self.index_updates.append(kwargs.get("GlobalSecondaryIndexUpdates", []))
+        return self._real.update_table(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def test_an_old_table_is_migrated_in_place_one_index_at_a_time(aws: None) -> None:
+    from provisioning import table_migration as migration  # noqa: PLC0415
+    from provisioning.table import table_definition  # noqa: PLC0415
+
+    old_table("t")
+    stored = [labeled(i, "one" if i % 2 else "two", label="hate" if i % 3 == 0 else "nothate", score=0.8)
+              for i in range(40)]
+    table = boto3.resource("dynamodb", region_name=REGION).Table("t")
+    with table.batch_writer() as batch:
+        for x in stored:
+            batch.put_item(Item=old_item(x))
+        batch.put_item(Item={"comment_id": "stats#all", "hate": 14, "nothate": 26})  # bookkeeping stays as it is
+    ddb = RecordingDynamo()
+    waits: list[int] = []
+    lines: list[str] = []
+
+    first = migration.migrate(ddb, "t", table_definition("t"), wait_ready=lambda: waits.append(len(ddb.index_updates)),
+                              say=lines.append)
+    assert first.created == list(schema.INDEXES) and first.backfilled == 40
+    assert first.kept_obsolete == list(OLD_INDEXES) and not first.deleted  # the deployed code still reads them
+    assert all(len(u) == 1 for u in ddb.index_updates)  # one index per UpdateTable ...
+    assert waits[: len(schema.INDEXES)] == list(range(len(schema.INDEXES)))  # ... each after the previous is ACTIVE
+    repo = CommentRepository(boto3.client("dynamodb", region_name=REGION), "t", NO_WAIT)
+    hate = {x.comment.id for x in stored if x.prediction.label == "hate"}
+    assert {i["comment_id"] for p in pages(repo, CommentQuery(limit=7)) for i in p} == {x.comment.id for x in stored}
+    assert {i["comment_id"] for p in pages(repo, CommentQuery(limit=3, label="hate", reviewed=False))
+            for i in p} == hate
+    assert {i["comment_id"] for p in pages(repo, CommentQuery(limit=5, min_score=0.5)) for i in p} == hate
+    assert {i["comment_id"] for p in pages(repo, CommentQuery(limit=5, subreddit="one")) for i in p} == {
+        x.comment.id for x in stored if x.comment.subreddit == "one"}
+    assert "p_hate" not in table.get_item(Key={"comment_id": "stats#all"})["Item"]
+
+    # The old code wrote one more item before `chalice deploy`; the next run backfills it, then drops the old indexes.
+    table.put_item(Item=old_item(labeled(99, label="hate")))
+    second = migration.migrate(ddb, "t", table_definition("t"), wait_ready=lambda: None)
+    assert second.created == [] and second.backfilled == 1 and second.deleted == list(OLD_INDEXES)
+    assert ddb.index_updates[-3:] == [[{"Delete": {"IndexName": i}}] for i in OLD_INDEXES]
+    present = {i["IndexName"] for i in ddb.describe_table(TableName="t")["Table"]["GlobalSecondaryIndexes"]}
+    assert present == set(schema.INDEXES)
+    assert repo.get_comment("c00099") is not None
+    assert "c00099" in {i["comment_id"] for i in repo.query(CommentQuery(label="hate", limit=100)).items}
+    third = migration.migrate(ddb, "t", table_definition("t"), wait_ready=lambda: None)
+    assert (third.created, third.backfilled, third.deleted) == ([], 0, [])
+
+
+def test_an_index_whose_key_cannot_change_in_place_is_refused() -> None:
+    from provisioning import table_migration as migration  # noqa: PLC0415
+    from provisioning.table import table_definition  # noqa: PLC0415
+
+    present = {"GlobalSecondaryIndexes": [{"IndexName": schema.INDEX_FEED, "KeySchema": [
+        {"AttributeName": "kind", "KeyType": "HASH"}, {"AttributeName": "created_utc", "KeyType": "RANGE"}]}]}
+    with pytest.raises(migration.MigrationRefused, match="cannot change an index key in place"):
+        migration.plan(present, table_definition("t"))
