@@ -187,7 +187,8 @@ def run(quick: bool) -> dict[str, Any]:
         "pipeline": cost.estimate(work["pipeline"]), "seed": cost.estimate(work["seed"]),
         "pipeline_measured_endpoint": cost.estimate(work["pipeline"],
                                                     ms_per_comment=cost.MEASURED_ENDPOINT_MS_PER_COMMENT),
-        "seed_measured_endpoint": cost.estimate(work["seed"], ms_per_comment=cost.MEASURED_ENDPOINT_MS_PER_COMMENT),
+        "seed_measured_endpoint": cost.estimate(work["seed"],
+                                                ms_per_comment=cost.MEASURED_ENDPOINT_MS_PER_COMMENT_UNBATCHED),
         "assumptions": cost.assumptions()}
     results["cost_per_million_usd"] = results["cost_detail"]["pipeline"]["total_usd"]
     results["dynamodb_per_million_usd"] = results["cost_detail"]["pipeline"]["by_service_usd"]["dynamodb"]
