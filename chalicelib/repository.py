@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -306,7 +305,7 @@ class CommentRepository:
         """Every stored comment (newest first), for reports: paginated index queries."""
         start: dict[str, Any] | None = None
         while True:
-            page = self.query(CommentQuery(subreddit=subreddit, since=math.ceil(since) if since else None,
+            page = self.query(CommentQuery(subreddit=subreddit, since=since,
                                            limit=page_size, start_key=start))
             yield from page.items
             if page.last_key is None:
