@@ -124,13 +124,14 @@ def reconcile(event: CloudWatchEvent) -> dict[str, int]:
 @configured
 def list_comments() -> dict[str, Any]:
     s = services()
+    # A MultiDict: queries refuses a parameter given twice instead of keeping the last value.
     params = app.current_request.query_params if app.current_request else None
     try:
         query = queries.parse_comment_query(params, s.cursor_codec if params and "cursor" in params else None)
     except ValidationError as exc:
         raise BadRequestError(str(exc)) from None
     page = s.repository.query(query)
-    cursor = s.cursor_codec.encode(page.last_key, queries.scope_of(query)) if page.last_key else None
+    cursor = queries.encode_cursor(s.cursor_codec, query, params, page.last_key) if page.last_key else None
     return {"items": page.items, "next_cursor": cursor}
 
 

@@ -8,8 +8,12 @@ stack; the original loop (bench/seed_pipeline.py) runs against the same stack.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +22,7 @@ import praw
 from bench.counter import CallCounter
 from bench.seed_pipeline import seed_classify, seed_ingest
 from bench.stack import (
+    LOG_DIR,
     SUBREDDITS,
     Stack,
     buffer_delivery,
@@ -30,7 +35,9 @@ from bench.stack import (
 from chalicelib.clients import AwsClients
 from chalicelib.factory import Services
 from devtools.fake_reddit import FakeRedditServer
-from devtools.runner import OFFLINE_REDDIT, LambdaContext, scheduled_event
+from devtools.runner import OFFLINE_REDDIT, LambdaContext, free_port, scheduled_event, wait_http
+
+ENDPOINT_ENV = "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"
 
 #: Lambda's longest timeout: the benchmark never stops a handler early.
 TIMEOUT_S = 900
@@ -150,3 +157,116 @@ def throughput(stack: Stack, n: int) -> dict[str, Run]:
     if stored.stored != n:
         raise RuntimeError(f"seed stored {stored.stored} instead of {n}")
     return runs
+
+
+# -- AWS-latency simulation ------------------------------------------------------------------
+
+
+def delay_calls(session: Any, latency_ms: Mapping[str, float]) -> Any:
+    """Make every call of ``session``'s clients wait its modelled AWS round trip first."""
+
+    def wait(model: Any, **_kwargs: Any) -> None:
+        time.sleep(latency_ms.get(f"{model.service_model.service_name}.{model.name}", 10) / 1000)
+
+    session.events.register("before-call", wait)
+    return session
+
+
+@contextmanager
+def simulated_endpoint(concurrency: int) -> Iterator[str]:
+    """A second local model server that takes the modelled endpoint compute per request and per text."""
+    from bench.cost import ENDPOINT_MS_PER_COMMENT, ENDPOINT_MS_PER_REQUEST  # noqa: PLC0415
+
+    port = free_port()
+    log = (LOG_DIR / "model-server-aws-sim.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devtools.model_server", "--port", str(port),
+         "--simulate-ms-per-request", str(ENDPOINT_MS_PER_REQUEST),
+         "--simulate-ms-per-text", str(ENDPOINT_MS_PER_COMMENT), "--simulate-concurrency", str(concurrency)],
+        stdout=log, stderr=subprocess.STDOUT)
+    saved = os.environ.get(ENDPOINT_ENV)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/ping", proc=proc)
+        os.environ[ENDPOINT_ENV] = f"http://127.0.0.1:{port}"
+        yield os.environ[ENDPOINT_ENV]
+    finally:
+        if saved is None:
+            os.environ.pop(ENDPOINT_ENV, None)
+        else:
+            os.environ[ENDPOINT_ENV] = saved
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+def aws_sim(stack: Stack, n: int) -> dict[str, Any]:
+    """Both pipelines classify the same ``n``-comment object with AWS's round trips and endpoint compute.
+
+    Every boto3 call waits its bench/cost.py LATENCY_MS first; the endpoint is a model server
+    that sleeps the modelled compute, with as many requests at once as one classify Lambda sends.
+    """
+    from chalicelib import config  # noqa: PLC0415
+    from provisioning.table import table_definition  # noqa: PLC0415
+
+    concurrency = int(os.environ.get(config.ENV_CONCURRENCY, "4"))
+    # A table of its own: moto deep-copies the whole table for every TransactWriteItems action,
+    # a cost that grows with what earlier phases stored and that DynamoDB does not have.
+    table = f"{stack.table}-aws-sim"
+    stack.client("dynamodb").create_table(**table_definition(table))
+    saved_table = os.environ[config.ENV_TABLE]
+    os.environ[config.ENV_TABLE] = table
+    try:
+        return _aws_sim(stack, n, table, concurrency)
+    finally:
+        os.environ[config.ENV_TABLE] = saved_table
+
+
+def _aws_sim(stack: Stack, n: int, table: str, concurrency: int) -> dict[str, Any]:
+    from bench.cost import ENDPOINT_MS_PER_COMMENT, LATENCY_MS  # noqa: PLC0415
+    from chalicelib.repository import CommentRepository  # noqa: PLC0415
+
+    docs = synthetic_comments(n, prefix="s", seed=13)
+    key = put_object(stack, f"aws-sim-{n}.jsonl", firehose_object(docs))
+    warm = put_object(stack, "aws-sim-warm.jsonl", firehose_object(synthetic_comments(8, prefix="sw", seed=5)))
+    runs: dict[str, Run] = {}
+    with simulated_endpoint(concurrency):
+        counter = CallCounter()
+        import app  # noqa: PLC0415
+
+        app.set_services(Services(clients=AwsClients(session=delay_calls(counter.session(), LATENCY_MS))))
+        handlers = app.app.handler_map
+        handlers["classify"](s3_event(stack.bucket, warm), LambdaContext("classify", TIMEOUT_S))  # warm container
+        runs["pipeline"], totals = _measure(counter, "aws-sim", n, lambda: handlers["classify"](
+            s3_event(stack.bucket, key), LambdaContext("classify", TIMEOUT_S)))
+        if totals.get("stored") != n:
+            raise RuntimeError(f"classify stored {totals} instead of {n} comments")
+        # Every comment is queryable once the handler returns (the feed is read as GET /comments does).
+        reader = CommentRepository(stack.client("dynamodb"), table)
+        wanted = {d["id"] for d in docs}
+        since = min(int(d["created_utc"]) for d in docs)
+        listed = {i["comment_id"] for i in reader.export(since=since, page_size=100)} & wanted
+        if listed != wanted:
+            raise RuntimeError(f"{len(wanted - listed)} comments not queryable after the handler returned")
+        seed = CallCounter()
+        session = delay_calls(seed.session(), LATENCY_MS)
+        s3, runtime, ddb = (session.client(s) for s in ("s3", "sagemaker-runtime", "dynamodb"))
+        runs["seed"], stored = _measure(seed, "aws-sim", n, lambda: seed_classify(
+            s3_event(stack.bucket, key), s3, runtime, ddb, endpoint=stack.endpoint, table=table))
+        if stored.stored != n:
+            raise RuntimeError(f"seed stored {stored.stored} instead of {n}")
+    pipe_rate = n / runs["pipeline"].wall_s
+    seed_rate = n / runs["seed"].wall_s
+    bound = concurrency * 1000 / ENDPOINT_MS_PER_COMMENT
+    return {
+        "comments": n, "endpoint_concurrency": concurrency, "endpoint_bound_comments_per_s": round(bound, 1),
+        "pipeline_comments_per_s": round(pipe_rate, 1), "seed_comments_per_s": round(seed_rate, 1),
+        "throughput_ratio": round(pipe_rate / seed_rate, 2),
+        "endpoint_utilisation": round(pipe_rate / bound, 3),
+        "latency_s": round(runs["pipeline"].wall_s, 2),
+        # Time the emulators spent beyond the modelled round trips (moto's CPU, e.g. the deep copy
+        # of the table per TransactWriteItems action): it lengthens this run, not one on AWS.
+        "emulator_excess_s": {name: round(sum(
+            max(0.0, secs - r.calls[op] * LATENCY_MS.get(op, 10) / 1000) for op, secs in r.seconds.items()
+            if not op.startswith("sagemaker")), 2) for name, r in runs.items()},
+        "pipeline": runs["pipeline"].as_dict(), "seed": runs["seed"].as_dict(),
+    }

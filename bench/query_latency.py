@@ -30,6 +30,13 @@ REGION = "us-east-1"
 TABLE = "bench-comments"
 CURSOR_SECRET = "bench/cursor"  # noqa: S105 - a secret's name
 PATH = "/comments?limit=25"
+#: Read units of that page before the sharded design (bench/results.json of 2026-11-25: one Query
+#: of 25 ~0.45 KB items on the single-key index).
+BEFORE_READ_UNITS = 1.5
+#: Every filter shape of GET /comments, measured once on the largest table.
+FILTERS = ("", "&label=hate", "&label=nothate", "&subreddit=benchgames", "&subreddit=benchgames&label=nothate",
+           "&reviewed=false", "&label=hate&reviewed=false", "&min_score=0.8", "&min_score=0.05",
+           "&since=1790000500&until=1790001000")
 
 
 def ddb_size(value: dict[str, Any]) -> int:
@@ -69,19 +76,9 @@ def _setup_env() -> None:
 
 
 def _create_table(ddb: Any) -> None:
-    from chalicelib import schema  # noqa: PLC0415
+    from provisioning.table import table_definition  # noqa: PLC0415 - the table exactly as deployed
 
-    attributes = {schema.PARTITION_KEY: "S", schema.SORT_ATTRIBUTE: "N", **dict.fromkeys(schema.INDEXES.values(), "S")}
-    ddb.create_table(
-        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": k, "AttributeType": v} for k, v in attributes.items()],
-        KeySchema=[{"AttributeName": schema.PARTITION_KEY, "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[{
-            "IndexName": index, "Projection": {"ProjectionType": "ALL"},
-            "KeySchema": [{"AttributeName": pk, "KeyType": "HASH"},
-                          {"AttributeName": schema.SORT_ATTRIBUTE, "KeyType": "RANGE"}],
-        } for index, pk in schema.INDEXES.items()],
-    )
+    ddb.create_table(**{**table_definition(TABLE), "TableName": TABLE})
 
 
 def _labeled(start: int, count: int) -> list[Any]:
@@ -141,8 +138,12 @@ def measure(sizes: Sequence[int], repeats: int) -> dict[str, Any]:
         params["ReturnConsumedCapacity"] = "TOTAL"
 
     def record(parsed: dict[str, Any], **_kwargs: Any) -> None:
-        observed.append({"scanned": parsed.get("ScannedCount", 0), "count": parsed.get("Count", 0),
-                         "bytes": sum(item_size(i) for i in parsed.get("Items", [])),
+        count = parsed.get("Count", 0)
+        returned = sum(item_size(i) for i in parsed.get("Items", []))
+        # A filter discards after reading: scanned items cost read units too (at the mean size seen).
+        scanned = parsed.get("ScannedCount", 0)
+        observed.append({"scanned": scanned, "count": count, "bytes": returned,
+                         "scanned_bytes": returned + (scanned - count) * (returned // count if count else 450),
                          "moto_capacity": (parsed.get("ConsumedCapacity") or {}).get("CapacityUnits")})
 
     results: dict[str, Any] = {"path": PATH, "repeats": repeats, "sizes": {}}
@@ -196,10 +197,21 @@ def measure(sizes: Sequence[int], repeats: int) -> dict[str, Any]:
                     "scan_read_units": read_units(int(size * statistics.mean(
                         o["bytes"] / max(1, o["count"]) for o in observed))),
                 }
+            results["filters"] = {}
+            for extra in FILTERS:
+                observed.clear()
+                response = client.http.get(PATH + extra)
+                if response.status_code != 200:
+                    raise RuntimeError(f"GET {PATH + extra} answered {response.status_code}")
+                results["filters"][PATH + extra] = {
+                    "items": len(json.loads(response.body)["items"]), "queries": len(observed),
+                    "scanned": sum(o["scanned"] for o in observed),
+                    "read_units": sum(read_units(o["scanned_bytes"]) for o in observed)}
         results["load_seconds"] = round(load_s, 1)
     small, large = (results["sizes"][str(s)] for s in (min(sizes), max(sizes)))
     results["latency_ratio"] = round(large["median_ms"] / small["median_ms"], 2)
     results["read_work_ratio"] = round(large["read_units_per_request"] / small["read_units_per_request"], 2)
+    results["read_units_vs_before"] = round(large["read_units_per_request"] / BEFORE_READ_UNITS, 2)
     results["scanned_ratio"] = round(large["scanned_count_per_request"] / small["scanned_count_per_request"], 2)
     return results
 

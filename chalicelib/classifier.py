@@ -90,10 +90,16 @@ def chunk(items: Sequence[T], texts: Sequence[str], max_items: int,
         yield batch
 
 
+#: The Hugging Face pipeline runs a list one text at a time unless batch_size is set; 8 texts per
+#: forward pass took 33 % less CPU than one at a time for roberta-base over the recorded comments,
+#: and 32 no less than one (padding to the longest text wastes the gain): bench/README.md.
+PIPELINE_BATCH_SIZE = 8
+
+
 def request_body(texts: Sequence[str]) -> str:
     """The InvokeEndpoint body: the toolkit passes ``parameters`` to the pipeline call."""
-    return json.dumps({"inputs": list(texts), "parameters": {"truncation": True, "max_length": MAX_TOKENS}},
-                      ensure_ascii=False)
+    parameters = {"truncation": True, "max_length": MAX_TOKENS, "batch_size": PIPELINE_BATCH_SIZE}
+    return json.dumps({"inputs": list(texts), "parameters": parameters}, ensure_ascii=False)
 
 
 def parse_response(payload: Any, expected: int, model: str) -> list[Prediction]:

@@ -9,6 +9,7 @@
     ├── ClassifierError        the endpoint kept failing after retries
     │   └── InputRejected      the model rejected one specific input (ModelError 4xx)
     ├── StorageError           DynamoDB / S3 still failing after retries
+    │   └── PartialWriteError  a batch write stopped part-way (carries the ids that were written)
     ├── ObjectBusy             another invocation holds the lease on this S3 object
     └── TimeBudgetExhausted    stopped early to leave time; Lambda will retry the rest
 
@@ -67,6 +68,12 @@ class InputRejected(ClassifierError):
 
 class StorageError(PipelineError):
     pass
+
+
+class PartialWriteError(StorageError):
+    def __init__(self, message: str, written: list[str]) -> None:
+        super().__init__(message)
+        self.written = written  # ids of the items that are stored despite the failure
 
 
 class ObjectBusy(PipelineError):

@@ -79,8 +79,12 @@ class CommentQuery:
 
     label: str | None = None
     subreddit: str | None = None
-    since: int | None = None
+    since: float | None = None  # created_utc >= since (epoch seconds)
+    until: float | None = None  # created_utc <= until
+    min_score: float | None = None  # p_hate >= min_score
+    reviewed: bool | None = None
     limit: int = 25
+    #: Where each shard of the serving index resumes (from the signed cursor).
     start_key: dict[str, Any] | None = None
 
 

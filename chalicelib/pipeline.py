@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from collections import Counter
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote_plus
 
 from chalicelib.classifier import REQUEST_BUDGET_S, Classifier, ClassifyResult, chunk
-from chalicelib.errors import ClassifierError, DeliveryError, ObjectBusy, TimeBudgetExhausted
+from chalicelib.errors import ClassifierError, DeliveryError, ObjectBusy, PartialWriteError, TimeBudgetExhausted
 from chalicelib.models import Checkpoint, Comment, IngestReport, LabeledComment, ObjectReport, Rejected
 from chalicelib.object_store import ObjectStore
 from chalicelib.records import decode
@@ -41,6 +42,9 @@ def classify_reserve_ms(request_budget_s: float) -> int:
 
 CLASSIFY_RESERVE_MS = classify_reserve_ms(REQUEST_BUDGET_S)
 #: A lease outlives the longest Lambda run (15 min), so a crashed holder frees it.
+#: An object smaller than this many full windows is spread over every concurrent request slot.
+WINDOWS_PER_OBJECT = 2
+MIN_REQUEST_TEXTS = 32
 LEASE_SECONDS = 16 * 60
 #: Slack on top of the holder's remaining time (clock skew between Lambdas).
 LEASE_MARGIN_SECONDS = 30
@@ -196,7 +200,7 @@ class ObjectProcessor:
                 unique[comment.id] = (number, comment)
         stored_before = self.repository.existing_ids(unique)
         todo = [nc for cid, nc in unique.items() if cid not in stored_before]
-        batches = list(chunk(todo, [c.body for _, c in todo], self.batch_size))
+        batches = list(chunk(todo, [c.body for _, c in todo], self.request_size(len(todo))))
         stored: list[LabeledComment] = []  # written to the table
         pending: list[LabeledComment] = []  # labeled, not written yet
         # Texts the endpoint answered 400 for: bad input only if it still refuses
@@ -262,6 +266,16 @@ class ObjectProcessor:
         log.info("object summary", extra={"object": report.__dict__})
         return report
 
+    def request_size(self, texts: int) -> int:
+        """Texts per endpoint request: batch_size, or less for an object smaller than two full windows.
+
+        Spreading a small object over every concurrent slot, in a few windows, keeps the endpoint
+        busy and lets the first window's writes overlap the second window's inference; requests
+        stay at least MIN_REQUEST_TEXTS long, so the per-request overhead stays small.
+        """
+        spread = math.ceil(texts / (max(1, self.concurrency) * WINDOWS_PER_OBJECT))
+        return max(1, min(self.batch_size, max(MIN_REQUEST_TEXTS, spread)))
+
     def _write(self, labeled: list[LabeledComment], stored: list[LabeledComment]) -> None:
         """Store in BatchWriteItem-sized chunks, then count exactly what was written.
 
@@ -273,7 +287,13 @@ class ObjectProcessor:
         try:
             for start in range(0, len(labeled), WRITE_BATCH):
                 chunk_ = labeled[start : start + WRITE_BATCH]
-                self.repository.put_labeled(chunk_, self.retention_days)
+                try:
+                    self.repository.put_labeled(chunk_, self.retention_days)
+                except PartialWriteError as exc:
+                    # Part of the chunk is stored: count it now, a retry will skip it as stored.
+                    done = set(exc.written)
+                    written += [x for x in chunk_ if x.comment.id in done]
+                    raise
                 written += chunk_
         finally:
             if written:

@@ -1,7 +1,8 @@
 """DynamoDB repository: labeled comments, counters, checkpoints and leases.
 
 Reads for the REST API use Query on the sparse indexes in chalicelib.schema,
-never Scan. Missing items come back as None; app.py turns that into 404.
+never Scan (chalicelib.feed plans them). Missing items come back as None;
+app.py turns that into 404.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import hate_rate, schema
-from chalicelib.errors import StorageError
+from chalicelib.errors import PartialWriteError, StorageError
+from chalicelib.feed import ShardedReader
 from chalicelib.models import Attempts, Checkpoint, CommentQuery, LabeledComment, Page
 from chalicelib.retry import Backoff
 
@@ -33,10 +35,7 @@ GET_BATCH = 100
 #: TransactWriteItems takes at most 100 actions.
 TRANSACTION_ITEMS = 100
 #: Public fields of a stored comment, in API order.
-PUBLIC_FIELDS = ("comment_id", "subreddit", "author", "body", "permalink", "created_utc", "label", "score",
-                 "model", "link_id", "parent_id", "classified_at", *schema.REVIEW_FIELDS)
-#: A filtered query (label within a subreddit) reads at most this many pages per request.
-MAX_QUERY_ROUNDS = 8
+PUBLIC_FIELDS = schema.PUBLIC_FIELDS
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -65,11 +64,12 @@ def _number(value: float) -> Decimal:
 
 def to_item(labeled: LabeledComment, retention_days: int) -> dict[str, Any]:
     c, p = labeled.comment, labeled.prediction
+    subreddit = c.subreddit.lower()  # Reddit names are case-insensitive; so are the indexes
     item: dict[str, Any] = {
         schema.PARTITION_KEY: c.id,
         schema.KIND_ATTRIBUTE: schema.KIND_COMMENT,
         "fullname": c.fullname,
-        "subreddit": c.subreddit.lower(),  # Reddit names are case-insensitive; so is the index
+        "subreddit": subreddit,
         "author": c.author,
         "body": c.body,
         schema.SORT_ATTRIBUTE: _number(c.created_utc),
@@ -78,9 +78,11 @@ def to_item(labeled: LabeledComment, retention_days: int) -> dict[str, Any]:
         "parent_id": c.parent_id or None,
         "label": p.label,
         "score": _number(p.score),
+        schema.P_HATE_ATTRIBUTE: _number(schema.p_hate(p.label, p.score)),
         "model": p.model,
         "ingested_at": _number(c.ingested_at),
         "classified_at": _number(labeled.classified_at),
+        **schema.index_keys(c.id, subreddit, p.label),
     }
     if retention_days > 0:
         item[schema.TTL_ATTRIBUTE] = int(labeled.classified_at) + retention_days * 86_400
@@ -88,8 +90,15 @@ def to_item(labeled: LabeledComment, retention_days: int) -> dict[str, Any]:
 
 
 def public(item: dict[str, Any]) -> dict[str, Any]:
-    """The API view of a stored comment: no bookkeeping attributes."""
-    return {k: item.get(k) for k in PUBLIC_FIELDS}
+    """The API view of a stored comment: no bookkeeping attributes.
+
+    Items stored before p_hate existed get it derived from their label and score.
+    """
+    view = {k: item.get(k) for k in PUBLIC_FIELDS}
+    score = view.get("score")
+    if view[schema.P_HATE_ATTRIBUTE] is None and view.get("label") in schema.LABELS and score is not None:
+        view[schema.P_HATE_ATTRIBUTE] = round(schema.p_hate(str(view["label"]), float(score)), 6)
+    return view
 
 
 class CommentRepository:
@@ -296,50 +305,16 @@ class CommentRepository:
 
     def query(self, q: CommentQuery) -> Page:
         """Newest first through the index that matches the filters (never a Scan)."""
-        if q.subreddit is not None:
-            index, partition = schema.INDEX_BY_SUBREDDIT, q.subreddit.lower()
-        elif q.label is not None:
-            index, partition = schema.INDEX_BY_LABEL, q.label
-        else:
-            index, partition = schema.INDEX_BY_TIME, schema.KIND_COMMENT
-        pk = schema.INDEXES[index]
-        names = {"#p": pk}
-        values: dict[str, Any] = {":p": {"S": partition}}
-        condition = "#p = :p"
-        if q.since is not None:
-            names["#t"] = schema.SORT_ATTRIBUTE
-            values[":t"] = {"N": str(q.since)}
-            condition += " AND #t >= :t"
-        params: dict[str, Any] = {
-            "TableName": self._table, "IndexName": index, "KeyConditionExpression": condition,
-            "ScanIndexForward": False,
-        }
-        if q.subreddit is not None and q.label is not None:
-            names["#l"] = "label"
-            values[":l"] = {"S": q.label}
-            params["FilterExpression"] = "#l = :l"
-        params["ExpressionAttributeNames"] = names
-        params["ExpressionAttributeValues"] = values
-        start = _to_ddb(q.start_key) if q.start_key else None
-        items: list[dict[str, Any]] = []
-        for _ in range(MAX_QUERY_ROUNDS):
-            params["Limit"] = q.limit - len(items) if "FilterExpression" not in params else max(q.limit, 50)
-            if start:
-                params["ExclusiveStartKey"] = start
-            response = self._call(self._client.query, **params)
-            for raw in response.get("Items", []):
-                items.append(_from_ddb(raw))
-                if len(items) == q.limit:
-                    # Stopped inside a page: the cursor is the last item returned.
-                    return Page([public(i) for i in items], self._key_of(items[-1], pk))
-            start = response.get("LastEvaluatedKey")
-            if not start:
-                return Page([public(i) for i in items], None)
-        return Page([public(i) for i in items], _from_ddb(start) if start else None)
+        page = ShardedReader(self._query_call, self._table).page(q)
+        return Page([public(i) for i in page.items], page.last_key)
 
-    @staticmethod
-    def _key_of(item: dict[str, Any], index_partition: str) -> dict[str, Any]:
-        return {k: item[k] for k in (schema.PARTITION_KEY, schema.SORT_ATTRIBUTE, index_partition)}
+    def _query_call(self, **params: Any) -> dict[str, Any]:
+        if "ExclusiveStartKey" in params:
+            params["ExclusiveStartKey"] = _to_ddb(params["ExclusiveStartKey"])
+        response = self._call(self._client.query, **params)
+        last = response.get("LastEvaluatedKey")
+        return {"Items": [_from_ddb(i) for i in response.get("Items", [])],
+                "LastEvaluatedKey": _from_ddb(last) if last else None}
 
     def stats(self, subreddit: str | None = None) -> dict[str, int]:
         item = self._get(schema.stats_key(subreddit)) or {}
@@ -350,7 +325,7 @@ class CommentRepository:
         """Every stored comment (newest first), for reports: paginated index queries."""
         start: dict[str, Any] | None = None
         while True:
-            page = self.query(CommentQuery(subreddit=subreddit, since=int(since) if since else None,
+            page = self.query(CommentQuery(subreddit=subreddit, since=since,
                                            limit=page_size, start_key=start))
             yield from page.items
             if page.last_key is None:
@@ -380,16 +355,45 @@ class CommentRepository:
                 raise StorageError(f"{len(request['Keys'])} keys still unprocessed by BatchGetItem")
 
     def _batch_write(self, items: Sequence[dict[str, Any]]) -> None:
+        """BatchWriteItem in chunks of 25, retrying UnprocessedItems with backoff.
+
+        When the retries run out, PartialWriteError names every item that *was*
+        written (all earlier chunks, and the processed part of this one), so the
+        caller can count exactly what is stored.
+        """
+        written: list[str] = []
         for start in range(0, len(items), WRITE_BATCH):
-            requests: list[Any] = [{"PutRequest": {"Item": _to_ddb(i)}} for i in items[start : start + WRITE_BATCH]]
+            chunk = items[start : start + WRITE_BATCH]
+            requests: list[Any] = [{"PutRequest": {"Item": _to_ddb(i)}} for i in chunk]
             for _ in self._backoff.pauses():
-                response = self._call(self._client.batch_write_item, RequestItems={self._table: requests})
+                try:
+                    response = self._call(self._client.batch_write_item, RequestItems={self._table: requests})
+                except StorageError as exc:
+                    # The failed call may or may not have written its requests: ask.
+                    raise PartialWriteError(str(exc), written + self._done(chunk, requests)
+                                            + self._stored_anyway(requests)) from exc
                 requests = response.get("UnprocessedItems", {}).get(self._table, [])
                 if not requests:
                     break
                 log.warning("dynamodb unprocessed items, retrying", extra={"count": len(requests)})
             else:
-                raise StorageError(f"{len(requests)} items still unprocessed by BatchWriteItem")
+                raise PartialWriteError(f"{len(requests)} items still unprocessed by BatchWriteItem",
+                                        written + self._done(chunk, requests))
+            written += [str(i[schema.PARTITION_KEY]) for i in chunk]
+
+    def _stored_anyway(self, requests: list[Any]) -> list[str]:
+        keys = [r["PutRequest"]["Item"][schema.PARTITION_KEY]["S"] for r in requests]
+        try:
+            return sorted(self.existing_ids(keys))
+        except StorageError:
+            log.warning("cannot tell whether a failed BatchWriteItem wrote its items", extra={"count": len(keys)})
+            return []
+
+    @staticmethod
+    def _done(chunk: Sequence[dict[str, Any]], unprocessed: list[Any]) -> list[str]:
+        """Keys of ``chunk`` that are not among the still-unprocessed requests."""
+        left = {r["PutRequest"]["Item"][schema.PARTITION_KEY]["S"] for r in unprocessed}
+        return [str(i[schema.PARTITION_KEY]) for i in chunk if str(i[schema.PARTITION_KEY]) not in left]
 
     def _get(self, key: str, consistent: bool = False) -> dict[str, Any] | None:
         response = self._call(

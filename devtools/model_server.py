@@ -379,6 +379,50 @@ class ModelServer:
         self.stop()
 
 
+# -- modelled endpoint compute (make bench's AWS-latency simulation) ----------------------------
+
+
+class SimulatedCompute:
+    """Wraps a backend so each request takes what the real endpoint's compute would take.
+
+    Sleeps ``ms_per_request + len(texts) * ms_per_text`` per request (bench/cost.py models the
+    same figures), with at most ``concurrency`` requests computing at once (a serverless
+    endpoint's MaxConcurrency; 0 = unlimited). Sleeping threads leave the CPU to the caller.
+    """
+
+    def __init__(self, backend: Backend, ms_per_request: float, ms_per_text: float, concurrency: int = 0) -> None:
+        self.backend = backend
+        self.model_id = backend.model_id
+        self.ms_per_request = ms_per_request
+        self.ms_per_text = ms_per_text
+        self._slots = threading.BoundedSemaphore(concurrency) if concurrency > 0 else None
+
+    def scores(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        delay = (self.ms_per_request + len(texts) * self.ms_per_text) / 1000
+        if self._slots is None:
+            time.sleep(delay)
+            return self.backend.scores(texts)
+        with self._slots:
+            time.sleep(delay)
+            return self.backend.scores(texts)
+
+
+def add_simulation_flags(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--simulate-ms-per-request", type=float, default=0.0,
+                    help="add this much modelled compute to every request (ms)")
+    ap.add_argument("--simulate-ms-per-text", type=float, default=0.0,
+                    help="and this much per text in the request (ms)")
+    ap.add_argument("--simulate-concurrency", type=int, default=0,
+                    help="at most this many requests compute at once (0 = unlimited)")
+
+
+def simulated(backend: Backend, args: argparse.Namespace) -> Backend:
+    if args.simulate_ms_per_request <= 0 and args.simulate_ms_per_text <= 0:
+        return backend
+    return SimulatedCompute(backend, args.simulate_ms_per_request, args.simulate_ms_per_text,
+                            args.simulate_concurrency)
+
+
 def make_backend(name: str, model: str | None) -> Backend:
     if name == "embedded":
         return EmbeddedBackend(model)
@@ -395,12 +439,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default=None, help="embedded: .npz path; transformers: local model folder or hub id")
     ap.add_argument("--outage-seconds", type=float, default=0.0,
                     help="fail like an endpoint outage for this long from the first invocation")
+    add_simulation_flags(ap)
     args = ap.parse_args(argv)
     try:
         backend = make_backend(args.backend, args.model)
     except (RuntimeError, FileNotFoundError) as exc:
         print(f"model_server: {exc}", file=sys.stderr)
         return 2
+    backend = simulated(backend, args)
     server = ModelServer(port=args.port, endpoint_name=args.endpoint_name, backend=backend,
                          outage=Outage(args.outage_seconds))
     print(

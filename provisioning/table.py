@@ -1,7 +1,8 @@
-"""The DynamoDB table: on-demand, keyed by comment id, one index per REST query shape, TTL, PITR in prod.
+"""The DynamoDB table: on-demand, keyed by comment id, the indexes of chalicelib.schema, TTL, PITR in prod.
 
-:func:`table_definition` is the one home of the table's shape: the tests create
-their table from it too.
+:func:`table_definition` is the one home of the table's shape: the tests and the
+benchmarks create their table from it too. An existing table of the previous design is
+migrated in place (provisioning/table_migration.py).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 from chalicelib import schema
 
+from . import table_migration as migration
 from .common import Context, DeployError, Outcome, Status
 
 KIND = "DynamoDB table"
@@ -17,7 +19,10 @@ TABLE_TIMEOUT_S = 10 * 60
 
 
 def table_definition(name: str) -> dict[str, Any]:
-    """CreateTable arguments: on-demand, keyed by comment id, one index per REST query shape."""
+    """CreateTable arguments: on-demand, keyed by comment id, the indexes of chalicelib.schema.
+
+    Each index projects the public fields only (INCLUDE): a page never needs the table.
+    """
     attributes = {schema.PARTITION_KEY: "S", schema.SORT_ATTRIBUTE: "N"}
     attributes.update({partition: "S" for partition in schema.INDEXES.values()})
     return {
@@ -25,14 +30,18 @@ def table_definition(name: str) -> dict[str, Any]:
         "BillingMode": "PAY_PER_REQUEST",
         "AttributeDefinitions": [{"AttributeName": k, "AttributeType": v} for k, v in attributes.items()],
         "KeySchema": [{"AttributeName": schema.PARTITION_KEY, "KeyType": "HASH"}],
-        "GlobalSecondaryIndexes": [
-            {"IndexName": index,
-             "KeySchema": [{"AttributeName": partition, "KeyType": "HASH"},
-                           {"AttributeName": schema.SORT_ATTRIBUTE, "KeyType": "RANGE"}],
-             "Projection": {"ProjectionType": "ALL"}}
-            for index, partition in schema.INDEXES.items()
-        ],
+        "GlobalSecondaryIndexes": [index_definition(index) for index in schema.INDEXES],
     }
+
+
+def index_definition(index: str) -> dict[str, Any]:
+    partition = schema.INDEXES[index]
+    keys = {schema.PARTITION_KEY, schema.SORT_ATTRIBUTE, partition}
+    return {"IndexName": index,
+            "KeySchema": [{"AttributeName": partition, "KeyType": "HASH"},
+                          {"AttributeName": schema.SORT_ATTRIBUTE, "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "INCLUDE",
+                           "NonKeyAttributes": [f for f in schema.PUBLIC_FIELDS if f not in keys]}}
 
 
 def describe(ctx: Context) -> dict[str, Any] | None:
@@ -86,9 +95,8 @@ def apply(ctx: Context) -> list[Outcome]:
     if key != [(schema.PARTITION_KEY, "HASH")]:
         raise DeployError(f"table {name} exists with key {key}; delete it or use another --prefix")
     drift: list[str] = []
-    present = {i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])}
-    missing = [i for i in schema.INDEXES if i not in present]
-    drift += [f"index {i}" for i in missing]
+    create, obsolete = migration.plan(table, table_definition(name))  # refuses what cannot change in place
+    drift += [f"index {i}" for i in create] + [f"obsolete index {i}" for i in obsolete]
     ttl = ctx.dynamodb.describe_time_to_live(TableName=name).get("TimeToLiveDescription", {})
     ttl_ok = ttl.get("TimeToLiveStatus") in {"ENABLED", "ENABLING"} and ttl.get("AttributeName") == schema.TTL_ATTRIBUTE
     if not ttl_ok:
@@ -100,16 +108,10 @@ def apply(ctx: Context) -> list[Outcome]:
             drift.append("point-in-time recovery")
 
     def update() -> None:
-        definition = table_definition(name)
-        indexes = {i["IndexName"]: i for i in definition["GlobalSecondaryIndexes"]}
-        for index in missing:
-            # DynamoDB builds one new index per UpdateTable call at a time.
-            _wait_active(ctx, interval=10)
-            ctx.dynamodb.update_table(
-                TableName=name,
-                AttributeDefinitions=definition["AttributeDefinitions"],
-                GlobalSecondaryIndexUpdates=[{"Create": indexes[index]}],
-            )
+        if create or obsolete:
+            report = migration.migrate(ctx.dynamodb, name, table_definition(name),
+                                       wait_ready=lambda: _wait_active(ctx, interval=10), say=ctx.out)
+            ctx.out(f"  {KIND:<22} {name:<46} migrated: {report.summary()}")
         if not ttl_ok:
             _enable_ttl(ctx)
         if "point-in-time recovery" in drift:

@@ -90,6 +90,9 @@ def test_get_comment_and_404(client: Any) -> None:
     ("/comments?subreddit=a%20b", "subreddit"),
     ("/comments?cursor=abc", "cursor"),
     ("/comments?order=asc", "order"),
+    ("/comments?label=hate&label=nothate", "label"),
+    ("/comments?since=1790000000&limit=5&since=1790000001", "since"),
+    ("/comments?until=tomorrow", "until"),
     ("/comments/not-an-id", "comment_id"),
     ("/stats?subreddit=" + "x" * 40, "subreddit"),
 ])

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from bench.cost import Workload, estimate
+from bench.cost import Workload, estimate, item_write_units
 from bench.counter import CallCounter
 from bench.query_latency import item_size, read_units
 from bench.seed_pipeline import seed_classify, seed_ingest
@@ -103,17 +103,33 @@ def test_seed_ingestion_puts_one_record_per_comment(settings: config.Settings) -
 
 
 def test_cost_model_charges_every_index_write_and_rounds_firehose_records() -> None:
-    def workload(gsis: int) -> Workload:
+    def workload(units: float) -> Workload:
         return Workload(calls={"sagemaker-runtime.InvokeEndpoint": 1000}, lambda_cpu_s=0.0, lambda_invocations=0,
-                        item_kb=[0.4], firehose_record_bytes=[300], endpoint_bytes_in=0, endpoint_bytes_out=0,
-                        gsis=gsis)
+                        item_write_units=[units], firehose_record_bytes=[300], endpoint_bytes_in=0,
+                        endpoint_bytes_out=0)
 
-    plain = estimate(workload(0))
-    indexed = estimate(workload(3))
+    plain = estimate(workload(1))
+    indexed = estimate(workload(4))
     assert plain["write_units"] == 1_000_000
     assert indexed["write_units"] == 4_000_000
+    # Provisioned at 70 % utilisation: 1M units = 277.8 unit-hours / 0.7 at $0.00065.
+    assert plain["dynamodb_provisioned_usd"] == pytest.approx(1e6 / 3600 * 0.00065 / 0.7, rel=1e-3)
     # 1M records of 300 bytes are billed as 1M x 5 KB.
     assert plain["by_service_usd"]["firehose"] == pytest.approx(1_000_000 * 5120 / 1024**3 * 0.029, rel=1e-3)
+
+
+def test_item_write_units_follow_the_indexes_an_item_is_in() -> None:
+    from chalicelib.models import Comment, LabeledComment, Prediction  # noqa: PLC0415
+    from chalicelib.repository import _to_ddb, to_item  # noqa: PLC0415
+
+    def units(label: str, body: str) -> int:
+        c = Comment("abc", "t1_abc", "sub", "me", body, 1.0, "/r/sub/comments/x/_/abc/", "t3_x", "t3_x")
+        item = to_item(LabeledComment(c, Prediction(label, 0.9, "m"), 2.0), 30)
+        return item_write_units(item, lambda i: item_size(_to_ddb(dict(i))) / 1024)
+
+    assert units("nothate", "short") == 3  # table, feed, subreddit
+    assert units("hate", "short") == 5  # + hate index + review queue
+    assert units("nothate", "x" * 1500) == 6  # every copy is over 1 KB: 2 units each
 
 
 def test_dynamodb_item_size_and_read_units() -> None:

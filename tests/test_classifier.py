@@ -156,7 +156,7 @@ def test_the_request_caps_tokens_beside_truncation() -> None:
     endpoint.invoke_endpoint = capture  # type: ignore[method-assign]
     make(endpoint).classify(["some text", "z" * 10_000])
     body = json.loads(sent[0]["Body"])
-    assert body["parameters"] == {"truncation": True, "max_length": 512}
+    assert body["parameters"] == {"truncation": True, "max_length": 512, "batch_size": 8}
     assert sent[0]["ContentType"] == "application/json"
 
 

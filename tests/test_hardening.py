@@ -215,7 +215,7 @@ def test_huge_body_is_truncated_for_the_model_never_rejected(wired: Services, en
     assert result["stored"] == 1 and result.get("quarantined", 0) == 0
     (request,) = captured
     assert len(request["inputs"][0]) == MAX_MODEL_CHARS
-    assert request["parameters"] == {"truncation": True, "max_length": 512}
+    assert request["parameters"] == {"truncation": True, "max_length": 512, "batch_size": 8}
     item = stored()["c00001"]
     assert len(item["body"]["S"]) == MAX_STORED_BODY_CHARS and item["label"]["S"] == "hate"
 

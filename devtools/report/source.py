@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import time
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chalicelib import config
 from chalicelib.errors import ConfigError
-from devtools.report.stats import DAY, HOUR
+from chalicelib.queries import parse_time
 from devtools.runstate import DEFAULT_STACK, LOCAL, RunError, current_stack
 
 if TYPE_CHECKING:
@@ -23,28 +20,14 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[2]
 #: Where `make run` keeps its state (tests point this elsewhere).
 STACK_ROOT = LOCAL
-_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
-_UNITS = {"s": 1, "m": 60, "h": HOUR, "d": DAY, "w": 7 * DAY}
 
 
 def parse_since(value: str, now: float | None = None) -> float:
-    """Epoch seconds from epoch seconds, an ISO date/time (UTC by default) or an age like ``24h``."""
-    value = value.strip()
+    """--since: the same forms as the API's since/until (chalicelib.queries.parse_time)."""
     try:
-        return float(value)
-    except ValueError:
-        pass
-    relative = _RELATIVE.match(value.lower())
-    if relative:
-        return (time.time() if now is None else now) - float(relative[1]) * _UNITS[relative[2]]
-    try:
-        parsed = datetime.fromisoformat(value)
+        return parse_time(value) if now is None else parse_time(value, lambda: now)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not epoch seconds, an ISO date (2025-01-31[T12:00]) or an age (24h, 7d)") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def shown(path: Path) -> str:
