@@ -159,3 +159,48 @@ class ReconcileReport:
                 "failed": len(self.failed), "needing_attention": len(self.needing_attention), "busy": self.busy,
                 "deferred": self.deferred, "left": self.left, "stored": self.stored,
                 "quarantined": self.quarantined, **{f"label_{k}": v for k, v in sorted(self.labels.items())}}
+
+
+class GoneCheck:
+    """What Reddit said about a list of fullnames (``RedditSource.gone``).
+
+    ``checked`` are the fullnames Reddit answered a request for; ``gone`` maps those that
+    must be deleted here to the reason (deleted, removed, author gone, not returned);
+    ``unanswered`` are fullnames of a request that returned none of them (suspect, kept);
+    anything not in ``checked`` was not asked because the budget or the time ran out.
+    """
+
+    checked: tuple[str, ...]
+    gone: dict[str, str]
+    unanswered: tuple[str, ...]
+    requests: int
+    stopped_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredRef:
+    """A stored comment as the sweep and forget see it: what its counters need."""
+
+    comment_id: str
+    subreddit: str
+    label: str
+    model: str | None = None
+    verdict: str | None = None
+
+    @property
+    def fullname(self) -> str:
+        return f"t1_{self.comment_id}"
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """One sweep run: fullnames checked against Reddit, comments deleted, and why it stopped."""
+
+    checked: int
+    deleted: int
+    already_gone: int
+    unanswered: int
+    requests: int
+    reasons: dict[str, int]
+    pass_completed: bool
+    stopped_reason: str | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +12,7 @@ import praw
 import praw.exceptions
 import prawcore
 
-from chalicelib.models import Checkpoint, Comment, default_permalink
+from chalicelib.models import Checkpoint, Comment, GoneCheck, default_permalink
 from chalicelib.retry import Backoff, Deadline
 from chalicelib.secrets import RedditCredentials
 
@@ -31,6 +31,28 @@ _PERMANENT = (
 _TRANSIENT = (prawcore.exceptions.ServerError, prawcore.exceptions.RequestException)
 #: Wait for a rate-limit reset only while this much of the Lambda budget would remain.
 RESERVE_MS = 20_000
+#: Reddit's /api/info takes at most 100 fullnames a request (PRAW chunks by 100 too).
+INFO_CHUNK = 100
+#: Bodies Reddit shows once a comment's author deleted it or a moderator / Reddit removed it.
+_DELETED_BODY = "[deleted]"
+_REMOVED_BODIES = ("[removed]",)
+_REMOVED_BY_REDDIT = "[ Removed by Reddit"
+
+
+def deletion_reason(data: dict[str, Any]) -> str | None:
+    """Why a comment as Reddit serves it now must not be kept, or None if it may.
+
+    PRAW turns the author ``[deleted]`` into None, so a missing author means the account
+    or the comment is gone.
+    """
+    body = str(data.get("body") or "").strip()
+    if body == _DELETED_BODY:
+        return "deleted"
+    if body in _REMOVED_BODIES or body.startswith(_REMOVED_BY_REDDIT):
+        return "removed"
+    if data.get("author") is None:
+        return "author gone"
+    return None
 
 
 @dataclass(frozen=True)
@@ -149,6 +171,63 @@ class RedditSource:
                 break
         log.error("subreddit skipped this run", extra={"subreddit": subreddit, "reason": reason})
         return FetchResult(subreddit, [], gap=False, skipped_reason=reason)
+
+    def gone(self, fullnames: Sequence[str], max_requests: int, deadline: Deadline,
+             reserve: int = 0) -> GoneCheck:
+        """Ask Reddit (``reddit.info``, 100 fullnames a request) which of ``fullnames`` are gone.
+
+        At most ``max_requests`` requests; it also stops before a request when prawcore's
+        rate-limit window has ``reserve`` or fewer requests left (they belong to ingestion),
+        when prawcore would first sleep past the Lambda budget, or on any Reddit error: what
+        was not asked is simply not in ``checked``, and the next run asks again.
+
+        A fullname Reddit leaves out of its answer no longer exists, or is no longer visible
+        to this client (a subreddit gone private or banned): either way the text may not be
+        kept, so it counts as gone ("not returned"). A request of several fullnames that
+        returns none of them looks like a faulty answer, not a mass deletion: those are
+        ``unanswered`` and kept until the next pass.
+        """
+        checked: list[str] = []
+        unanswered: list[str] = []
+        gone: dict[str, str] = {}
+        requests = 0
+        stopped: str | None = None
+        for start in range(0, len(fullnames), INFO_CHUNK):
+            chunk = list(dict.fromkeys(fullnames[start : start + INFO_CHUNK]))
+            stopped = self._may_not_ask(requests, max_requests, deadline, reserve)
+            if stopped:
+                break
+            requests += 1
+            try:
+                answered = {str(vars(item).get("name") or f"t1_{vars(item).get('id')}"): vars(item)
+                            for item in self._reddit.info(fullnames=chunk)}
+            except (prawcore.exceptions.PrawcoreException, praw.exceptions.PRAWException) as exc:
+                stopped = f"{type(exc).__name__}: {str(exc)[:200]}"
+                log.warning("reddit info failed, sweep stops", extra={"error": type(exc).__name__})
+                break
+            if not answered and len(chunk) > 1:
+                unanswered += chunk
+                log.warning("reddit answered none of the fullnames asked", extra={"count": len(chunk)})
+                continue
+            checked += chunk
+            for fullname in chunk:
+                data = answered.get(fullname)
+                reason = "not returned" if data is None else deletion_reason(data)
+                if reason:
+                    gone[fullname] = reason
+        return GoneCheck(tuple(checked), gone, tuple(unanswered), requests, stopped)
+
+    def _may_not_ask(self, used: int, max_requests: int, deadline: Deadline, reserve: int) -> str | None:
+        """Why the next /api/info request must not be sent, or None."""
+        if used >= max_requests:
+            return "request budget used"
+        remaining = self._reddit.auth.limits.get("remaining")
+        if isinstance(remaining, int | float) and remaining <= reserve:
+            return f"rate-limit window down to {remaining:.0f} requests, left to ingestion"
+        pending = self._pending_wait()
+        if deadline.remaining_ms() - pending * 1000 < RESERVE_MS:
+            return "time budget" if not pending else f"rate limited for {pending:.0f}s"
+        return None
 
     def _pending_wait(self) -> float:
         """Seconds prawcore's rate limiter will sleep before the next request (0 if unknown)."""

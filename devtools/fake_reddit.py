@@ -7,6 +7,10 @@ read-only comment ingestion needs:
 * ``POST /api/v1/access_token`` - any credentials get a bearer token.
 * ``GET /r/{sub}/comments`` (also ``/comments/``, ``.json``, ``r/all``, ``r/a+b``) -
   a Listing, newest first, with Reddit's ``limit``/``after``/``before`` paging.
+* ``GET /api/info?id=t1_a,t1_b`` (what ``reddit.info(fullnames=...)`` sends, 100 a
+  request) - the known comments; the ones deleted on Reddit since they were
+  recorded (:meth:`FakeRedditServer.delete_comments`, ``--deleted FILE``) come back
+  with body ``[deleted]`` / ``[removed]`` and no author.
 
 Comments come from betamax cassettes or raw Listing JSON files
 (:func:`load_replay`), or from the bundled synthetic sample. Faults (403, 404,
@@ -16,7 +20,7 @@ This module is the HTTP plumbing and the public server class; what Reddit
 answers lives in ``devtools.reddit_api`` and the loading of recorded data in
 ``devtools.reddit_replay``.
 
-CLI: ``python -m devtools.fake_reddit [--replay DIR_OR_FILE ...] [--port N]``.
+CLI: ``python -m devtools.fake_reddit [--replay DIR_OR_FILE ...] [--deleted FILE] [--port N]``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any, TypedDict
 from devtools.reddit_api import (
     ACCESS_TOKEN_FAULT,
     ANY_SUBREDDIT_FAULT,
+    INFO_FAULT,
     REASONS,
     RedditState,
     Reply,
@@ -59,6 +64,7 @@ log = logging.getLogger("devtools.fake_reddit")
 __all__ = [
     "ACCESS_TOKEN_FAULT",
     "ANY_SUBREDDIT_FAULT",
+    "INFO_FAULT",
     "SAMPLE_LISTING",
     "FakeRedditServer",
     "PrawEndpoints",
@@ -68,6 +74,7 @@ __all__ = [
     "load_replay_dir",
     "load_sample",
     "normalize_comment",
+    "read_deleted",
 ]
 
 
@@ -113,7 +120,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(self.server.store.token(self.path))
 
     def do_GET(self) -> None:
-        self._send(self.server.store.listing(self.path, self.headers.get("Authorization", ""), self.server.url))
+        store, authorization = self.server.store, self.headers.get("Authorization", "")
+        reply = store.info(self.path, authorization)
+        self._send(reply if reply is not None else store.listing(self.path, authorization, self.server.url))
 
 
 class _FakeHTTPServer(ThreadingHTTPServer):
@@ -225,6 +234,10 @@ class FakeRedditServer:
                 pool = list(self._store.by_sub.get(subreddit.lower(), []))
         return sorted(pool, key=sort_key, reverse=True)
 
+    def delete_comments(self, ids: Iterable[str], marker: str = "[deleted]") -> None:
+        """Report ``ids`` as deleted on Reddit (``/api/info``); listings keep the recorded comment."""
+        self._store.delete(ids, marker)
+
     @property
     def subreddits(self) -> set[str]:
         """Lower-cased names of all known subreddits."""
@@ -243,8 +256,8 @@ class FakeRedditServer:
     ) -> None:
         """Answer the next ``times`` listing requests for ``subreddit`` with ``status``.
 
-        ``subreddit`` may also be ``"*"`` (every listing) or ``ACCESS_TOKEN_FAULT``
-        (the token endpoint). ``times=None`` keeps failing until
+        ``subreddit`` may also be ``"*"`` (every listing), ``ACCESS_TOKEN_FAULT``
+        (the token endpoint) or ``INFO_FAULT`` (``/api/info``). ``times=None`` keeps failing until
         :meth:`clear_faults`. A 429 carries exhausted ``x-ratelimit-*`` headers
         unless overridden; other statuses carry the normal generous ones.
         ``headers`` are merged on top.
@@ -268,6 +281,25 @@ class FakeRedditServer:
 # --------------------------------------------------------------------------- CLI
 
 
+def read_deleted(path: Path) -> dict[str, str]:
+    """``--deleted FILE``: one comment id (or t1_ fullname) a line, optionally followed by ``removed``.
+
+    Blank lines and ``#`` comments are skipped; anything else that is not an id is an error
+    that names the line.
+    """
+    found: dict[str, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        parts = text.split()
+        cid = parts[0].removeprefix("t1_")
+        if not cid.isalnum() or len(parts) > 2 or (len(parts) == 2 and parts[1] not in ("deleted", "removed")):
+            raise ValueError(f"{path}:{number}: expected a comment id, optionally followed by 'removed'")
+        found[cid] = f"[{parts[1]}]" if len(parts) == 2 else "[deleted]"
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the fake server in the foreground until interrupted."""
     parser = argparse.ArgumentParser(
@@ -282,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         help="directory of *.json (or a single file): betamax cassettes or Reddit Listing JSON; repeatable. "
         "Default: the bundled synthetic sample.",
     )
+    parser.add_argument("--deleted", type=Path, metavar="FILE",
+                        help="comment ids (one a line) that /api/info reports as deleted on Reddit")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8089, help="0 picks a free port (default: 8089)")
     parser.add_argument("--unknown-subreddit", choices=["404", "redirect"], default="404")
@@ -296,11 +330,19 @@ def main(argv: list[str] | None = None) -> int:
     if not data.comments:
         log.error("no comments loaded; nothing to serve")
         return 1
+    try:
+        deleted = read_deleted(args.deleted) if args.deleted else {}
+    except (OSError, ValueError) as exc:
+        log.error("--deleted: %s", exc)
+        return 2
     server = FakeRedditServer(data.comments, host=args.host, port=args.port, unknown_subreddit=args.unknown_subreddit)
+    for marker in set(deleted.values()):
+        server.delete_comments([cid for cid, m in deleted.items() if m == marker], marker)
     server.start()
     print(
         f"fake Reddit at {server.url}: {len(data.comments)} comments in {len(data.subreddits)} subreddits "
-        f"({len(data.warnings)} warnings). Point PRAW's oauth_url, reddit_url and short_url here. Ctrl-C to stop.",
+        f"({len(data.warnings)} warnings, {len(deleted)} reported deleted). "
+        "Point PRAW's oauth_url, reddit_url and short_url here. Ctrl-C to stop.",
         flush=True,
     )
     try:

@@ -1,8 +1,9 @@
-"""What the fake Reddit answers, without any HTTP: tokens, paged listings, injected faults.
+"""What the fake Reddit answers, without any HTTP: tokens, paged listings, /api/info, injected faults.
 
-:class:`RedditState` holds the comments, the known subreddits, the fault
-table and the request log; its ``token()`` / ``listing()`` return a
-:class:`Reply` that ``devtools.fake_reddit``'s request handler sends as is.
+:class:`RedditState` holds the comments, the known subreddits, the comments
+deleted on Reddit since they were recorded, the fault table and the request
+log; its ``token()`` / ``listing()`` / ``info()`` return a :class:`Reply` that
+``devtools.fake_reddit``'s request handler sends as is.
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from devtools.reddit_replay import JSONDict, normalize_comment, sort_key, valid_
 ACCESS_TOKEN_FAULT = "@access_token"  # noqa: S105 - a fault-table key, not a secret
 #: Fault key that matches every listing request.
 ANY_SUBREDDIT_FAULT = "*"
+#: Fault key that targets ``GET /api/info``.
+INFO_FAULT = "@info"
 TOKEN_PATH = "/api/v1/access_token"  # noqa: S105 - a URL path, not a secret
+INFO_PATH = "/api/info"
+#: Reddit takes at most 100 fullnames per /api/info request (PRAW sends chunks of 100).
+MAX_INFO_IDS = 100
+#: What Reddit shows in place of a comment's body once its author deleted it, or a moderator removed it.
+DELETION_MARKERS = ("[deleted]", "[removed]")
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
@@ -110,6 +118,9 @@ class RedditState:
         self.faults: dict[str, Fault] = {}
         self.requests: list[RequestRecord] = []
         self.unknown_subreddit: UnknownSubreddit = unknown_subreddit
+        #: comment id -> body marker. Listings keep serving the recorded comment (what an
+        #: ingestion run saw before the deletion); /api/info answers it as deleted.
+        self.deleted: dict[str, str] = {}
 
     def add(self, comments: Iterable[Mapping[str, Any]]) -> int:
         added = 0
@@ -130,6 +141,14 @@ class RedditState:
             for sub in touched:
                 self.by_sub[sub].sort(key=sort_key, reverse=True)
         return added
+
+    def delete(self, ids: Iterable[str], marker: str = "[deleted]") -> None:
+        """Report ``ids`` as deleted on Reddit from now on (body ``marker``, author gone)."""
+        if marker not in DELETION_MARKERS:
+            raise ValueError(f"marker must be one of {', '.join(DELETION_MARKERS)}")
+        with self.lock:
+            for cid in ids:
+                self.deleted[cid.removeprefix("t1_")] = marker
 
     def record(self, method: str, target: str, status: int) -> None:
         split = urlsplit(target)
@@ -195,6 +214,43 @@ class RedditState:
         pool.sort(key=sort_key, reverse=True)
         query = {k: v[-1] for k, v in parse_qs(split.query).items()}
         return Reply(200, build_listing(pool, query, anchors), DEFAULT_RATELIMIT_HEADERS)
+
+
+    def info(self, target: str, authorization: str) -> Reply | None:
+        """``GET /api/info?id=t1_a,t1_b``: the known comments among the fullnames, in the order asked.
+
+        None when ``target`` is not /api/info. Like Reddit, a fullname that names nothing
+        is left out of the answer; a deleted comment is answered with body ``[deleted]``
+        (or ``[removed]``) and author ``[deleted]``, which PRAW turns into ``None``.
+        """
+        split = urlsplit(target)
+        if split.path.removesuffix(".json").rstrip("/") != INFO_PATH:
+            return None
+        if not authorization.lower().startswith("bearer ") or not authorization[7:].strip():
+            return Reply(401, {"message": "Unauthorized", "error": 401},
+                         {"www-authenticate": 'Bearer realm="reddit", error="invalid_token"'})
+        fault = self.take_fault([INFO_FAULT])
+        if fault is not None:
+            return Reply(fault.status, fault.body, fault.headers)
+        raw = ",".join(parse_qs(split.query).get("id", []))
+        fullnames = [f for f in raw.split(",") if f]
+        if len(fullnames) > MAX_INFO_IDS:
+            return Reply(400, {"message": "Bad Request", "error": 400, "reason": "TOO_MANY_IDS"},
+                         DEFAULT_RATELIMIT_HEADERS)
+        children: list[JSONDict] = []
+        with self.lock:
+            for fullname in dict.fromkeys(fullnames):
+                found = self.by_id.get(fullname[3:]) if fullname.startswith("t1_") else None
+                if found is None:
+                    continue
+                data = copy.deepcopy(found)
+                marker = self.deleted.get(str(data["id"]))
+                if marker is not None:
+                    data.update({"body": marker, "author": "[deleted]", "author_fullname": None})
+                children.append({"kind": "t1", "data": data})
+        listing = {"kind": "Listing", "data": {"after": None, "before": None, "dist": len(children),
+                                               "modhash": None, "geo_filter": "", "children": children}}
+        return Reply(200, listing, DEFAULT_RATELIMIT_HEADERS)
 
 
 def _parse_limit(raw: str | None) -> int:
