@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-
 import prawcore
 import pytest
 import requests
@@ -70,7 +69,7 @@ def test_read_deleted_file(tmp_path: Path) -> None:
     path.write_text("# ids\nabc\n\nt1_def removed\nghi deleted\n")
     assert read_deleted(path) == {"abc": "[deleted]", "def": "[removed]", "ghi": "[deleted]"}
     path.write_text("abc\nnot an id!\n")
-    with pytest.raises(ValueError, match="deleted.txt:2"):
+    with pytest.raises(ValueError, match=r"deleted\.txt:2"):
         read_deleted(path)
 
 
