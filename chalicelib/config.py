@@ -31,6 +31,8 @@ ENV_SCHEDULE_MINUTES = "SCHEDULE_MINUTES"
 ENV_BATCH_SIZE = "CLASSIFY_BATCH_SIZE"
 ENV_CONCURRENCY = "CLASSIFY_CONCURRENCY"
 ENV_RETENTION_DAYS = "RETENTION_DAYS"
+ENV_SWEEP_SHARE = "SWEEP_SHARE_PERCENT"
+ENV_SWEEP_MINUTES = "SWEEP_MINUTES"
 ENV_REDDIT_OAUTH_URL = "REDDIT_OAUTH_URL"
 ENV_REDDIT_URL = "REDDIT_URL"
 ENV_REDDIT_SHORT_URL = "REDDIT_SHORT_URL"
@@ -102,6 +104,9 @@ class Settings:
     reconcile_lookback_hours: int = 0
     reconcile_attention_after: int = 3
     reconcile_slow_retry_seconds: int = 3600
+    #: Share of Reddit's rate limit the deletion sweep may use, and its schedule.
+    sweep_share_percent: int = 20
+    sweep_minutes: int = 10
     reddit_urls: dict[str, str] = field(default_factory=dict)
     api_auth: str = "none"
     cors_origin: str = ""
@@ -163,6 +168,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         reconcile_lookback_hours=_int(env, ENV_RECONCILE_LOOKBACK_HOURS, 0, 0, 24 * 3650),
         reconcile_attention_after=_int(env, ENV_RECONCILE_ATTENTION_AFTER, 3, 1, 1000),
         reconcile_slow_retry_seconds=_int(env, ENV_RECONCILE_SLOW_RETRY, 3600, 0, 7 * 86_400),
+        sweep_share_percent=_int(env, ENV_SWEEP_SHARE, 20, 1, 100),
+        sweep_minutes=_int(env, ENV_SWEEP_MINUTES, 10, 1, 1440),
         reddit_urls=urls,
         api_auth=api_auth,
         cors_origin=env.get(ENV_CORS_ORIGIN, "").strip(),

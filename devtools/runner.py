@@ -222,6 +222,8 @@ class Runner:
         replay: list[str] = []
         for folder in self.args.replay or []:
             replay += ["--replay", str(folder)]
+        if self.args.deleted:
+            replay += ["--deleted", str(self.args.deleted)]
         reddit = self.procs.start(
             "fake-reddit", [py, "-m", "devtools.fake_reddit", "--port", str(reddit_port), *replay], env)
         wait_http(f"http://127.0.0.1:{reddit_port}/api/v1/access_token", proc=reddit, procs=self.procs)
@@ -432,6 +434,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--replay", action="append", type=Path, metavar="DIR",
                         help="serve the comments recorded in DIR (betamax cassettes and/or Reddit Listing JSON); "
                              "default: the synthetic sample in devtools/sample_data")
+    parser.add_argument("--deleted", type=Path, metavar="FILE",
+                        help="comment ids (one a line) the fake Reddit reports as deleted: the sweep removes them")
     parser.add_argument("--subreddits", default="", help="comma-separated subreddits to ingest (default: all)")
     parser.add_argument("--once", action="store_true", help="one cycle, then a JSON summary line, then exit")
     parser.add_argument("--every", type=int, default=60, help="seconds between cycles (default 60)")
@@ -447,6 +451,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     for folder in args.replay or []:
         if not folder.exists():
             parser.error(f"--replay {folder}: no such file or folder")
+    if args.deleted and not args.deleted.is_file():
+        parser.error(f"--deleted {args.deleted}: no such file")
     if args.every < 1:
         parser.error("--every must be at least 1 second")
     ports = [args.port, *(p for p in (args.moto_port, args.model_port, args.reddit_port) if p)]
