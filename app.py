@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any, ParamSpec, TypeVar
 
 from aws_lambda_powertools import Logger
@@ -101,6 +102,14 @@ def ingest(event: CloudWatchEvent) -> dict[str, Any]:
     reports = services().ingestor.run(deadline_of(event.context))
     observability.record_ingest(reports)
     return {"delivered": sum(r.delivered for r in reports), "subreddits": len(reports)}
+
+
+@app.schedule(Rate(_boot.sweep_minutes, unit=Rate.MINUTES), name="sweep")
+def sweep(event: CloudWatchEvent) -> dict[str, Any]:
+    # Reddit's terms: content deleted on Reddit is deleted here too (chalicelib/sweep.py).
+    report = services().sweeper.run(deadline_of(event.context))
+    observability.record_sweep(report)
+    return asdict(report)
 
 
 @app.on_s3_event(bucket=_boot.bucket, events=["s3:ObjectCreated:*"], prefix=_boot.raw_prefix, name="classify")

@@ -179,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=_int_in(0, 3650),
         help="expire raw/, quarantine/ and errors/ objects after N days (0 = keep forever)",
     )
+    add("--sweep-share", default=20, type=_int_in(1, 100), dest="sweep_share_percent",
+        help="percent of Reddit's rate limit the deletion sweep may use (default 20)")
+    add("--sweep-minutes", default=10, type=_int_in(1, 1440), help="deletion sweep schedule (default 10)")
     add("--buffer-seconds", default=60, type=_int_in(0, 900), help="Firehose buffer interval")
     add("--buffer-mb", default=5, type=_int_in(1, 128), help="Firehose buffer size")
     add("--max-comments-per-run", default=1000, type=_int_in(1, 100_000), help="ingest cap per run")
@@ -249,6 +252,8 @@ def parse_options(argv: Sequence[str] | None, environ: Mapping[str, str] | None 
         subreddits=args.subreddits,
         schedule_minutes=args.schedule_minutes,
         retention_days=args.retention_days,
+        sweep_share_percent=args.sweep_share_percent,
+        sweep_minutes=args.sweep_minutes,
         buffer_seconds=args.buffer_seconds,
         buffer_mb=args.buffer_mb,
         max_comments_per_run=args.max_comments_per_run,

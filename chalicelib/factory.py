@@ -7,6 +7,7 @@ import functools
 from chalicelib import config
 from chalicelib.classifier import EndpointClassifier
 from chalicelib.clients import AwsClients
+from chalicelib.deletions import DeletionStore
 from chalicelib.firehose_sink import FirehoseSink
 from chalicelib.hate_rate import HateRateMonitor
 from chalicelib.object_store import ObjectStore
@@ -17,6 +18,7 @@ from chalicelib.repository import CommentRepository
 from chalicelib.retry import Backoff
 from chalicelib.reviews import ReviewStore
 from chalicelib.secrets import SecretReader
+from chalicelib.sweep import Sweeper, requests_per_run
 
 
 class Services:
@@ -68,6 +70,22 @@ class Services:
             subreddits=s.subreddits,
             max_per_run=s.max_comments_per_run,
         )
+
+    @functools.cached_property
+    def deletions(self) -> DeletionStore:
+        self.settings.require("table")
+        return DeletionStore(self.clients.dynamodb, self.settings.table, self.settings.retention_days,
+                             Backoff(attempts=5, sleep=self.backoff.sleep))
+
+    @functools.cached_property
+    def sweeper(self) -> Sweeper:
+        from chalicelib.reddit_source import RedditSource, build_reddit  # noqa: PLC0415 - PRAW only here
+
+        s = self.settings
+        s.require("reddit_secret_id", "table")
+        reddit = build_reddit(self.secrets.reddit_credentials(s.reddit_secret_id), s.reddit_urls)
+        return Sweeper(RedditSource(reddit, Backoff(attempts=1, sleep=self.backoff.sleep)), self.deletions,
+                       requests_per_run(s.sweep_share_percent, s.sweep_minutes))
 
     @functools.cached_property
     def processor(self) -> ObjectProcessor:

@@ -13,7 +13,7 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from chalicelib.hate_rate import HateRate
-from chalicelib.models import IngestReport, ObjectReport, ReconcileReport
+from chalicelib.models import IngestReport, ObjectReport, ReconcileReport, SweepReport
 from chalicelib.pipeline import total
 
 NAMESPACE = "RedditHateWatch"
@@ -53,6 +53,12 @@ def record_reconcile(report: ReconcileReport) -> None:
     metrics.add_metric("ObjectsUnfinished", MetricUnit.Count, report.unfinished)
     metrics.add_metric("ObjectsRecovered", MetricUnit.Count, len(report.recovered))
     metrics.add_metric("ObjectsFailed", MetricUnit.Count, len(report.failed))
+def record_sweep(report: SweepReport) -> None:
+    metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+    metrics.add_metric("SweepChecked", MetricUnit.Count, report.checked)
+    metrics.add_metric("SweepDeleted", MetricUnit.Count, report.deleted)
+    metrics.add_metric("SweepRedditRequests", MetricUnit.Count, report.requests)
+    metrics.add_metric("SweepPassesCompleted", MetricUnit.Count, int(report.pass_completed))
     metrics.flush_metrics()
 
 

@@ -185,11 +185,14 @@ class Cycle:
     quarantined: int = 0
     errors: int = 0
     labels: Counter[str] = field(default_factory=Counter)
+    swept: int = 0  # stored comments the deletion sweep checked against Reddit
+    deleted: int = 0  # of those, deleted here because they are gone on Reddit
 
     def as_dict(self) -> dict[str, Any]:
         return {"ingested": self.ingested, "objects": self.objects, "classified": self.classified,
                 "stored": self.stored, "already_stored": self.already_stored, "quarantined": self.quarantined,
-                "errors": self.errors, "labels": dict(self.labels)}
+                "errors": self.errors, "labels": dict(self.labels),
+                "sweep": {"checked": self.swept, "deleted": self.deleted}}
 
 
 class Runner:
@@ -319,6 +322,15 @@ class Runner:
         self.recovery.tick()
         return result
 
+    def sweep(self, result: Cycle) -> None:
+        """The deletion sweep, once the cycle's objects are classified."""
+        try:
+            swept = self.app.handler_map["sweep"](scheduled_event(), LambdaContext("sweep"))
+            result.swept, result.deleted = int(swept["checked"]), int(swept["deleted"])
+        except Exception as exc:
+            result.errors += 1
+            say(f"sweep failed: {type(exc).__name__}: {exc}")
+
     def _count(self, totals: dict[str, int]) -> None:
         """A classify invocation (first try or retry) succeeded: add its totals."""
         result = self._current
@@ -374,6 +386,18 @@ class Runner:
             if not cursor:
                 return ids
 
+    def not_found(self, deleted_file: Path) -> int:
+        """How many ids of the --deleted file GET /comments/{id} answers with 404."""
+        from devtools.fake_reddit import read_deleted  # noqa: PLC0415
+
+        count = 0
+        for cid in read_deleted(deleted_file):
+            try:
+                self.get(f"/comments/{cid}")
+            except urllib.error.HTTPError as exc:
+                count += exc.code == 404
+        return count
+
     def run(self) -> int:
         number = 0
         while True:
@@ -386,13 +410,16 @@ class Runner:
             if self.args.once and not self.recovery.settle(result.objects, self.args.settle_timeout):
                 result.errors += 1
                 say(f"objects still unfinished after {self.args.settle_timeout:g} s")
-            for name in ("ingested", "objects", "classified", "stored", "already_stored", "quarantined", "errors"):
+            self.sweep(result)
+            for name in ("ingested", "objects", "classified", "stored", "already_stored", "quarantined", "errors",
+                         "swept", "deleted"):
                 setattr(self.totals, name, getattr(self.totals, name) + getattr(result, name))
             self.totals.labels.update(result.labels)
             stats = self.stats()
             say(f"cycle {number} done in {time.monotonic() - started:.1f} s: ingested {result.ingested}, "
                 f"classified {result.classified}, stored {result.stored}, quarantined {result.quarantined}, "
-                f"labels {dict(result.labels) or '{}'}; table now holds {stats['total']} "
+                f"labels {dict(result.labels) or '{}'}; sweep checked {result.swept} on Reddit and deleted "
+                f"{result.deleted}; table now holds {stats['total']} "
                 f"({stats['labels']['hate']} hate / {stats['labels']['nothate']} nothate)")
             recovery = self.recovery.summary()
             if recovery["classify_failed"] or recovery["recovered_by_reconciler"]:
@@ -409,6 +436,8 @@ class Runner:
                     with urllib.request.urlopen(f"{self.stack['sagemaker_runtime_endpoint_url']}/outage",  # noqa: S310
                                                 timeout=10) as response:
                         summary["endpoint_outage"] = json.load(response)
+                if self.args.deleted:
+                    summary["deleted_not_found"] = self.not_found(self.args.deleted)
                 self.summary = summary  # printed by main() as the very last line, after shutdown
                 return 1 if self.totals.errors else 0
             say(f"API: {self.stack['api_url']}/comments  console: {self.stack['api_url']}/console  "

@@ -42,6 +42,8 @@ OWNED_ENV_KEYS = (
     cfg.ENV_SUBREDDITS,
     cfg.ENV_SCHEDULE_MINUTES,
     cfg.ENV_RETENTION_DAYS,
+    cfg.ENV_SWEEP_SHARE,
+    cfg.ENV_SWEEP_MINUTES,
     cfg.ENV_MAX_PER_RUN,
     cfg.ENV_BATCH_SIZE,
     cfg.ENV_CONCURRENCY,
@@ -70,6 +72,8 @@ def environment_variables(names: Names, options: Options) -> dict[str, str]:
         cfg.ENV_SUBREDDITS: options.subreddits,
         cfg.ENV_SCHEDULE_MINUTES: str(options.schedule_minutes),
         cfg.ENV_RETENTION_DAYS: str(options.retention_days),
+        cfg.ENV_SWEEP_SHARE: str(options.sweep_share_percent),
+        cfg.ENV_SWEEP_MINUTES: str(options.sweep_minutes),
         cfg.ENV_MAX_PER_RUN: str(options.max_comments_per_run),
         cfg.ENV_BATCH_SIZE: str(options.batch_size),
         # Parallel endpoint requests per Lambda; more than the endpoint's

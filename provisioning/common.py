@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 APP_NAME = "reddit-hate-watch"
 DEFAULT_PREFIX = "reddit-hate"
 DEFAULT_MODEL_ID = cfg.Settings.model_id
-LAMBDA_FUNCTIONS = ("ingest", "classify", "reconcile", "api_handler")
+LAMBDA_FUNCTIONS = ("ingest", "classify", "reconcile", "api_handler", "sweep")
 # Newest Hugging Face PyTorch inference image the bundled sagemaker 2.x
 # image_uris config knows (CPU flavour is picked for serverless).
 DEFAULT_TRANSFORMERS_VERSION = "4.51.3"
@@ -100,6 +100,8 @@ class Options:
     subreddits: str = "all"
     schedule_minutes: int = 5
     retention_days: int = 30
+    sweep_share_percent: int = 20
+    sweep_minutes: int = 10
     buffer_seconds: int = 60
     buffer_mb: int = 5
     max_comments_per_run: int = 1000

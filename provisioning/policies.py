@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import schema
+from chalicelib.deletions import sweep_partitions
 
 from .common import LAMBDA_FUNCTIONS, Names
 
@@ -151,6 +152,18 @@ def lambda_policies(names: Names) -> dict[str, dict[str, Any]]:
                 ],
                 [table],
             ),
+        ],
+        "sweep": [
+            statement("RedditSecret", ["secretsmanager:GetSecretValue"], [names.secret_arn(names.reddit_secret)]),
+            # The walk over stored comments, oldest first: Query on the index it reads, never Scan.
+            statement("Walk", ["dynamodb:Query"], [f"{table}/index/{index}" for index in sorted(
+                {index for index, _, _ in sweep_partitions()})]),
+            # The cursor item (GetItem/PutItem), the strongly consistent re-read of a comment that
+            # changed, and the tombstone Put of each deletion's TransactWriteItems.
+            statement("CursorAndTombstones", ["dynamodb:GetItem", "dynamodb:PutItem"], [table]),
+            # The counters move only inside the deletion's transaction.
+            {**statement("Counters", ["dynamodb:UpdateItem"], [table]),
+             "Condition": {"ForAnyValue:StringEquals": {"dynamodb:EnclosingOperation": ["TransactWriteItems"]}}},
         ],
         "api_handler": [
             statement("Read", ["dynamodb:GetItem", "dynamodb:Query"], [table, *indexes]),

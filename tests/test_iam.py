@@ -24,6 +24,7 @@ SERVICES: dict[str, set[str]] = {
     "classify": {"s3", "sagemaker", "dynamodb", "logs"},
     "reconcile": {"s3", "sagemaker", "dynamodb", "logs"},
     "api_handler": {"dynamodb", "secretsmanager", "logs"},
+    "sweep": {"secretsmanager", "dynamodb", "logs"},
 }
 # Wildcards that do not widen a grant beyond one resource family:
 # an S3 object prefix in one bucket, and the 6 random characters AWS appends to a secret ARN.

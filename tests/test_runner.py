@@ -63,6 +63,21 @@ def test_runner_once_on_a_small_replay_folder_with_bad_files(tmp_path: Path) -> 
                                                  14)
 
 
+def test_runner_once_with_comments_deleted_on_reddit(tmp_path: Path) -> None:
+    """`make run ARGS='--deleted FILE'`: the sweep removes them, the API forgets them, /stats drops."""
+    sample = load_sample().comments
+    gone = [c["id"] for c in sample[:3]]
+    deleted = tmp_path / "deleted.txt"
+    deleted.write_text(f"{gone[0]}\n{gone[1]} removed\n# a comment line\nt1_{gone[2]}\n")
+    proc, summary = run_once("--deleted", str(deleted))
+    assert summary["stored"] == len(sample)
+    assert summary["sweep"] == {"checked": len(sample), "deleted": 3}
+    assert summary["stats"]["total"] == len(sample) - 3
+    assert summary["api_comments"] == len(sample) - 3
+    assert summary["deleted_not_found"] == 3  # GET /comments/{id} answers 404 for each
+    assert "sweep checked 40 on Reddit and deleted 3" in proc.stdout
+
+
 def test_runner_once_on_the_recorded_cassettes() -> None:
     folder = shared_data() / "reddit-cassettes"
     if not folder.is_dir():
