@@ -85,7 +85,7 @@ class Services:
         s.require("reddit_secret_id", "table")
         reddit = build_reddit(self.secrets.reddit_credentials(s.reddit_secret_id), s.reddit_urls)
         return Sweeper(RedditSource(reddit, Backoff(attempts=1, sleep=self.backoff.sleep)), self.deletions,
-                       requests_per_run(s.sweep_share_percent, s.sweep_minutes))
+                       self.repository, requests_per_run(s.sweep_share_percent, s.sweep_minutes))
 
     @functools.cached_property
     def processor(self) -> ObjectProcessor:

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import logging
 import math
+import uuid
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from chalicelib.models import GoneCheck, StoredRef, SweepReport
@@ -36,6 +37,12 @@ FULLNAMES_PER_REQUEST = 100
 INGEST_RESERVE = 100
 #: Stop starting pages when less than this is left of the Lambda's time.
 SWEEP_RESERVE_MS = 30_000
+#: One sweep at a time, whatever Lambda's concurrency (reserved concurrency is optional, see
+#: provisioning/concurrency.py): two runs would walk from the same cursor and spend the budget twice.
+SWEEP_LEASE = "sweep"
+SWEEP_BUSY = "another sweep is running"
+#: Slack on top of the holder's remaining time (clock skew between Lambdas).
+LEASE_MARGIN_SECONDS = 30
 
 
 def requests_per_run(share_percent: int, sweep_minutes: int) -> int:
@@ -90,13 +97,32 @@ class SweepStore(Protocol):
     def delete_comments(self, refs: Sequence[StoredRef]) -> Deletion: ...
 
 
+class Leases(Protocol):
+    def acquire_lease(self, name: str, owner: str, seconds: int) -> bool: ...
+
+    def release_lease(self, name: str, owner: str) -> None: ...
+
+
+@dataclass
 class Sweeper:
-    def __init__(self, reddit: DeletionChecker, store: SweepStore, max_requests: int) -> None:
-        self.reddit = reddit
-        self.store = store
-        self.max_requests = max_requests
+    reddit: DeletionChecker
+    store: SweepStore
+    leases: Leases
+    max_requests: int
+    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def run(self, deadline: Deadline) -> SweepReport:
+        """One run under the lease ``sweep``; a run that finds it taken checks nothing and says so."""
+        seconds = deadline.remaining_ms() // 1000 + LEASE_MARGIN_SECONDS
+        if not self.leases.acquire_lease(SWEEP_LEASE, self.owner, seconds):
+            log.warning("sweep lease held by another run, skipping this run", extra={"lease": SWEEP_LEASE})
+            return SweepReport(0, 0, 0, 0, 0, {}, pass_completed=False, stopped_reason=SWEEP_BUSY)
+        try:
+            return self._run(deadline)
+        finally:
+            self.leases.release_lease(SWEEP_LEASE, self.owner)
+
+    def _run(self, deadline: Deadline) -> SweepReport:
         cursor = self.store.sweep_cursor()
         checked = deleted = already = unanswered = requests = 0
         reasons: Counter[str] = Counter()

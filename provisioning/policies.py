@@ -159,8 +159,10 @@ def lambda_policies(names: Names) -> dict[str, dict[str, Any]]:
             statement("Walk", ["dynamodb:Query"], [f"{table}/index/{index}" for index in sorted(
                 {index for index, _, _ in sweep_partitions()})]),
             # The cursor item (GetItem/PutItem), the strongly consistent re-read of a comment that
-            # changed, and the tombstone Put of each deletion's TransactWriteItems.
-            statement("CursorAndTombstones", ["dynamodb:GetItem", "dynamodb:PutItem"], [table]),
+            # changed, the tombstone Put of each deletion's TransactWriteItems, and the lease
+            # "sweep" (conditional PutItem to take it, conditional DeleteItem to release it).
+            statement("CursorTombstonesLease", ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"],
+                      [table]),
             # The counters move only inside the deletion's transaction.
             {**statement("Counters", ["dynamodb:UpdateItem"], [table]),
              "Condition": {"ForAnyValue:StringEquals": {"dynamodb:EnclosingOperation": ["TransactWriteItems"]}}},
