@@ -224,9 +224,11 @@ class RedditSource:
         remaining = self._reddit.auth.limits.get("remaining")
         if isinstance(remaining, int | float) and remaining <= reserve:
             return f"rate-limit window down to {remaining:.0f} requests, left to ingestion"
+        # The caller watches its own time; only a rate-limit sleep prawcore would start
+        # before the request has to fit in what is left.
         pending = self._pending_wait()
-        if deadline.remaining_ms() - pending * 1000 < RESERVE_MS:
-            return "time budget" if not pending else f"rate limited for {pending:.0f}s"
+        if pending and deadline.remaining_ms() - pending * 1000 < RESERVE_MS:
+            return f"rate limited for {pending:.0f}s"
         return None
 
     def _pending_wait(self) -> float:

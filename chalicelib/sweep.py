@@ -109,6 +109,7 @@ class Sweeper:
     store: SweepStore
     leases: Leases
     max_requests: int
+    reserve_ms: int = SWEEP_RESERVE_MS
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def run(self, deadline: Deadline) -> SweepReport:
@@ -132,7 +133,7 @@ class Sweeper:
             if requests >= self.max_requests:
                 stopped = "request budget used"
                 break
-            if deadline.remaining_ms() < SWEEP_RESERVE_MS:
+            if deadline.remaining_ms() < self.reserve_ms:
                 stopped = "time budget"
                 break
             page = self.store.stored_page(cursor, FULLNAMES_PER_REQUEST)
