@@ -161,6 +161,7 @@ class ReconcileReport:
                 "quarantined": self.quarantined, **{f"label_{k}": v for k, v in sorted(self.labels.items())}}
 
 
+@dataclass(frozen=True)
 class GoneCheck:
     """What Reddit said about a list of fullnames (``RedditSource.gone``).
 

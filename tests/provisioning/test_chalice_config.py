@@ -34,6 +34,7 @@ def test_apply_writes_policies_and_stage_then_delete_restores(ctx: Context) -> N
     assert [(o.name, o.status) for o in outcomes] == [
         ("policy-dev-ingest.json", Status.CREATED), ("policy-dev-classify.json", Status.CREATED),
         ("policy-dev-reconcile.json", Status.CREATED), ("policy-dev-api_handler.json", Status.CREATED),
+        ("policy-dev-sweep.json", Status.CREATED),
         ("config.json", Status.UPDATED)]
     dev = json.loads(path.read_text())["stages"]["dev"]
     assert dev["environment_variables"]["MINE"] == "1"

@@ -51,7 +51,7 @@ def test_delete_detaches_everything_first(ctx: Context) -> None:
 def test_lambda_policies_name_exact_resources() -> None:
     names = Names("p", "dev", "123456789012", "us-east-1")
     docs = policies.lambda_policies(names)
-    assert set(docs) == {"ingest", "classify", "reconcile", "api_handler"}
+    assert set(docs) == {"ingest", "classify", "reconcile", "api_handler", "sweep"}
     for doc in docs.values():
         for statement in doc["Statement"]:
             assert all("*" not in action for action in statement["Action"])
