@@ -53,6 +53,9 @@ def record_reconcile(report: ReconcileReport) -> None:
     metrics.add_metric("ObjectsUnfinished", MetricUnit.Count, report.unfinished)
     metrics.add_metric("ObjectsRecovered", MetricUnit.Count, len(report.recovered))
     metrics.add_metric("ObjectsFailed", MetricUnit.Count, len(report.failed))
+    metrics.flush_metrics()
+
+
 def record_sweep(report: SweepReport) -> None:
     metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
     metrics.add_metric("SweepChecked", MetricUnit.Count, report.checked)
