@@ -227,7 +227,7 @@ class RedditSource:
         # The caller watches its own time; only a rate-limit sleep prawcore would start
         # before the request has to fit in what is left.
         pending = self._pending_wait()
-        if pending and deadline.remaining_ms() - pending * 1000 < RESERVE_MS:
+        if pending and deadline.remaining_ms() - pending * 1000 < self.reserve_ms:
             return f"rate limited for {pending:.0f}s"
         return None
 

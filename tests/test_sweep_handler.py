@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import boto3
@@ -11,11 +10,9 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
-from chalicelib.clients import AwsClients
-from chalicelib.factory import Services
-from chalicelib.retry import NO_WAIT
 from devtools.fake_reddit import INFO_FAULT, FakeRedditServer, load_sample
 from tests.conftest import FakeEndpoint
+from tests.test_ingestion import make_client as ingestion_client
 from tests.test_ingestion import run_cycle
 
 
@@ -24,14 +21,11 @@ def no_prawcore_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prawcore.sessions.FiniteRetryStrategy, "_sleep_seconds", lambda self: None)
 
 
-def make_client(settings: Any, server: FakeRedditServer, endpoint: FakeEndpoint, **changes: Any) -> Client:
-    settings = dataclasses.replace(settings, reddit_urls=dict(server.praw_kwargs()), **changes)
-    services = Services(settings, AwsClients(overrides={"sagemaker-runtime": endpoint}), NO_WAIT)
-    services.processor.reserve_ms = 0
-    services.ingestor.reserve_ms = 0
-    services.sweeper.reserve_ms = 0
-    app_module.set_services(services)
-    return Client(app_module.app)
+def make_client(settings: Any, server: FakeRedditServer, endpoint: FakeEndpoint) -> Client:
+    client = ingestion_client(settings, server, endpoint)
+    services = app_module.services()
+    services.sweeper.reserve_ms = 0  # chalice.test's context has 3 s in all
+    return client
 
 
 def sweep(client: Client) -> dict[str, Any]:
