@@ -23,7 +23,8 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterator, MutableMapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import config, schema
 from chalicelib.errors import ConfigError, StorageError
-from devtools.report import DEFAULT_STACK, REPO, Target, resolve_target
+from devtools.runstate import DEFAULT_STACK, REPO, RunError, current_stack
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -47,6 +48,36 @@ DEFAULT_CONFIG = REPO / ".chalice" / "config.json"
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Target:
+    table: str
+    source: str  # how the table was found, for messages
+    region: str | None = None
+    env: dict[str, str] = field(default_factory=dict)  # variables to set before building clients
+
+
+def from_stack(table: str | None, stack: Path | None, env: Mapping[str, str]) -> Target:
+    """The offline stack of `make run`: its moto endpoint, region and (unless given) table."""
+    try:
+        path = stack or current_stack()
+    except RunError as exc:
+        raise ConfigError(str(exc)) from exc
+    if path is None:
+        raise ConfigError(f"no table: pass --table NAME or --stage NAME, set {config.ENV_TABLE}, "
+                          "or start the offline stack with `make run`")
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read stack file {path}: {exc}") from exc
+    if not isinstance(info, dict) or not (table or info.get("table")) or not info.get("aws_endpoint_url"):
+        raise ConfigError(f"stack file {path} lacks 'table' or 'aws_endpoint_url'")
+    extra = {"AWS_ENDPOINT_URL": str(info["aws_endpoint_url"])}
+    if not env.get("AWS_ACCESS_KEY_ID"):  # moto takes any key; fake ones keep real keys out of it
+        extra |= {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    region = str(info["region"]) if info.get("region") else None
+    return Target(str(table or info["table"]), f"offline stack {path}", region, extra)
 
 
 def stage_settings(config_path: Path, stage: str) -> dict[str, str]:
@@ -67,15 +98,18 @@ def target_of(args: argparse.Namespace, environ: MutableMapping[str, str]) -> tu
     """The table to work on and the stage's retention (days the tombstones are kept; 0 = always)."""
     retention = config.load(environ).retention_days
     if args.table:
-        return resolve_target(args.table, args.stack, environ) if args.stack else Target(args.table, "--table"), \
+        return (from_stack(args.table, args.stack, environ) if args.stack else Target(args.table, "--table")), \
             retention
     if args.stage:
         env = stage_settings(args.config, args.stage)
         retention = config.load(env).retention_days
         if args.stage == "local":  # lives in the offline stack's moto server
-            return resolve_target(env[config.ENV_TABLE], args.stack or DEFAULT_STACK, environ), retention
+            return from_stack(env[config.ENV_TABLE], args.stack, environ), retention
         return Target(env[config.ENV_TABLE], f"stage {args.stage} ({args.config.name})"), retention
-    return resolve_target(None, args.stack, environ), retention
+    table = config.load(environ).table
+    if table and not args.stack:
+        return Target(table, f"${config.ENV_TABLE}"), retention
+    return from_stack(None, args.stack, environ), retention
 
 
 def scan_author(client: DynamoDBClient, table: str, author: str) -> Iterator[dict[str, Any]]:
