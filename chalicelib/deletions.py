@@ -161,10 +161,12 @@ class DeletionStore:
         """True when this call deleted the comment, False when it was gone already."""
         current: StoredRef | None = ref
         last = ""
+        # One timestamp for every attempt: the same actions keep the same token across retries.
+        now = int(self._clock())
         for _ in self._backoff.pauses():
             if current is None:
                 return False
-            actions = self._actions(current, reason)
+            actions = self._actions(current, reason, now)
             token = hashlib.sha256(json.dumps(actions, sort_keys=True).encode()).hexdigest()[:36]
             try:
                 self._client.transact_write_items(TransactItems=actions, ClientRequestToken=token)
@@ -180,8 +182,7 @@ class DeletionStore:
             return False
         raise StorageError(f"deleting comment {ref.comment_id} still refused after retries: {last}")
 
-    def _actions(self, ref: StoredRef, reason: str) -> list[Any]:
-        now = int(self._clock())
+    def _actions(self, ref: StoredRef, reason: str, now: int) -> list[Any]:
         tombstone: dict[str, Any] = {schema.PARTITION_KEY: ref.comment_id, TOMBSTONE_ATTRIBUTE: reason,
                                      DELETED_AT_ATTRIBUTE: now}
         if self._retention_days > _FOREVER:
