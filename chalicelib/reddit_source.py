@@ -199,8 +199,8 @@ class RedditSource:
                 break
             requests += 1
             try:
-                answered = {str(vars(item).get("name") or f"t1_{vars(item).get('id')}"): vars(item)
-                            for item in self._reddit.info(fullnames=chunk)}
+                # Keyed by id: a comment's fullname is t1_<id> whatever else its data says.
+                answered = {f"t1_{vars(item).get('id')}": vars(item) for item in self._reddit.info(fullnames=chunk)}
             except (prawcore.exceptions.PrawcoreException, praw.exceptions.PRAWException) as exc:
                 stopped = f"{type(exc).__name__}: {str(exc)[:200]}"
                 log.warning("reddit info failed, sweep stops", extra={"error": type(exc).__name__})
