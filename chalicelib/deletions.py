@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import schema
+from chalicelib import reviews, schema
 from chalicelib.errors import StorageError
 from chalicelib.models import StoredRef
 from chalicelib.repository import _from_ddb, _to_ddb
@@ -42,13 +42,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_VERDICT = "verdict"  # replaced by schema.VERDICT_ATTRIBUTE when the review branch lands
 #: Bookkeeping item that holds the sweep's position.
 SWEEP_CURSOR_KEY = "sweep#cursor"
 TOMBSTONE_ATTRIBUTE = "tombstone"  # why the comment was deleted: deleted, removed, author gone, forget ...
 DELETED_AT_ATTRIBUTE = "deleted_at"
 #: Attributes a ref is built from (every index projects them).
-_REF_FIELDS = ("comment_id", "subreddit", "label", "model", _VERDICT)
+_REF_FIELDS = ("comment_id", "subreddit", "label", "model", schema.VERDICT_ATTRIBUTE)
 _TRANSIENT_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded",
                                 "RequestLimitExceeded"})
 _TRANSIENT_ERRORS = frozenset({"TransactionConflictException", "TransactionInProgressException",
@@ -65,15 +64,19 @@ def ref_of(item: Mapping[str, Any]) -> StoredRef | None:
     label = item.get("label")
     if label not in schema.LABELS or not item.get("subreddit"):
         return None
-    verdict = item.get(_VERDICT)
+    verdict = item.get(schema.VERDICT_ATTRIBUTE)
     model = item.get("model")
     return StoredRef(str(item[schema.PARTITION_KEY]), str(item["subreddit"]), str(label),
                      str(model) if model else None, str(verdict) if verdict else None)
 
 
 def sweep_partitions() -> list[tuple[str, str, str]]:
-    """(index, partition attribute, partition value) the sweep walks, in turn, oldest first."""
-    return [(schema.INDEX_BY_TIME, schema.KIND_ATTRIBUTE, schema.KIND_COMMENT)]
+    """(index, partition attribute, partition value) the sweep walks, in turn, oldest first.
+
+    The shards of the feed index: every comment is in exactly one, so one walk over all of
+    them checks each comment once.
+    """
+    return [(schema.INDEX_FEED, schema.FEED_ATTRIBUTE, key) for key in schema.feed_keys()]
 
 
 class DeletionStore:
@@ -187,7 +190,7 @@ class DeletionStore:
                                      DELETED_AT_ATTRIBUTE: now}
         if self._retention_days > _FOREVER:
             tombstone[schema.TTL_ATTRIBUTE] = now + self._retention_days * 86_400
-        names = {"#k": schema.KIND_ATTRIBUTE, "#l": "label", "#v": _VERDICT}
+        names = {"#k": schema.KIND_ATTRIBUTE, "#l": "label", "#v": schema.VERDICT_ATTRIBUTE}
         values: dict[str, Any] = {":kind": {"S": schema.KIND_COMMENT}, ":label": {"S": ref.label}}
         condition = "#k = :kind AND #l = :label AND "
         if ref.verdict is None:
@@ -201,6 +204,11 @@ class DeletionStore:
         }}]
         for key in (schema.stats_key(None), schema.stats_key(ref.subreddit)):
             actions.append(self._add(key, {ref.label: -1}))
+        if ref.verdict is not None:
+            # The moderator's verdict leaves the review figures with the comment.
+            delta = reviews.counter_delta(ref.label, ref.model, ref.verdict, None)
+            if delta:
+                actions.append(self._add(schema.REVIEW_STATS_KEY, delta))
         return actions
 
     def _add(self, key: str, delta: Mapping[str, int]) -> dict[str, Any]:

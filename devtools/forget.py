@@ -121,7 +121,7 @@ def scan_author(client: DynamoDBClient, table: str, author: str) -> Iterator[dic
         "FilterExpression": "#a = :a AND #k = :kind",
         "ProjectionExpression": "#id, #a, #k, #s, #l, #m, #v",
         "ExpressionAttributeNames": {"#id": schema.PARTITION_KEY, "#a": "author", "#k": schema.KIND_ATTRIBUTE,
-                                     "#s": "subreddit", "#l": "label", "#m": "model", "#v": "verdict"},
+                                     "#s": "subreddit", "#l": "label", "#m": "model", "#v": schema.VERDICT_ATTRIBUTE},
         "ExpressionAttributeValues": {":a": {"S": author}, ":kind": {"S": schema.KIND_COMMENT}},
     }
     scanned = pages = 0

@@ -14,6 +14,7 @@ from chalicelib.errors import StorageError
 from chalicelib.models import Comment, LabeledComment, Prediction, StoredRef
 from chalicelib.repository import CommentRepository
 from chalicelib.retry import NO_WAIT
+from chalicelib.reviews import ReviewRequest, ReviewStore
 from chalicelib.sweep import SweepCursor
 from tests.conftest import REGION, create_table
 
@@ -52,7 +53,13 @@ def test_the_walk_is_oldest_first_and_covers_every_comment_once(table: tuple[Com
         cursor = page.cursor
         if page.wrapped:
             break
-    assert seen == [x.comment.id for x in STORED]  # created_utc grows with i
+    assert sorted(seen) == sorted(x.comment.id for x in STORED) and len(set(seen)) == len(seen)
+    # Shard after shard of the feed index, each oldest first (created_utc grows with the id here).
+    shards = [schema.index_keys(cid, "sub", "nothate")[schema.FEED_ATTRIBUTE] for cid in seen]
+    assert shards == sorted(shards)
+    for shard in set(shards):
+        mine = [cid for cid, s in zip(seen, shards, strict=True) if s == shard]
+        assert mine == sorted(mine)
     assert pages == 3 and cursor == SweepCursor(0, None, 0)
 
 
@@ -62,7 +69,8 @@ def test_the_cursor_survives_a_save(table: tuple[CommentRepository, DeletionStor
     store.save_sweep_cursor(SweepCursor(page.cursor.partition, page.cursor.after, passes=3))
     again = store.sweep_cursor()
     assert again.passes == 3
-    assert [r.comment_id for r in store.stored_page(again, 2).refs] == [STORED[50].comment.id, STORED[51].comment.id]
+    first_100 = [r.comment_id for r in store.stored_page(SweepCursor(), 100).refs]
+    assert [r.comment_id for r in store.stored_page(again, 2).refs] == first_100[50:52]
     # The cursor is a bookkeeping item: never in an index, never a comment.
     assert table[0].get_comment(SWEEP_CURSOR_KEY) is None
 
@@ -171,3 +179,26 @@ def test_a_conflict_that_never_ends_raises(aws_env: None) -> None:
         stub.add_client_error("transact_write_items", "TransactionConflictException", "conflict")
     with stub, pytest.raises(StorageError, match="still refused"):
         store.delete_comments([REF])
+
+
+def test_a_reviewed_comment_takes_its_verdict_off_the_review_counters(
+        table: tuple[CommentRepository, DeletionStore]) -> None:
+    _, store = table
+    moderators = ReviewStore(boto3.client("dynamodb", region_name=REGION), TABLE, NO_WAIT)
+    overturned, confirmed = STORED[3], STORED[7]  # both hate in "sub"
+    stale = store.refs([confirmed.comment.id])[confirmed.comment.id]  # read before its review
+    assert stale.verdict is None
+    moderators.review(overturned.comment.id, ReviewRequest("nothate"), "mod-1")
+    moderators.review(confirmed.comment.id, ReviewRequest("hate"), "mod-1")
+    before = moderators.figures()
+    assert (before["hate_overturned"], before["hate_confirmed"]) == (1, 1)
+    ref = store.refs([overturned.comment.id])[overturned.comment.id]
+    assert ref.verdict == "nothate" and ref.model == "test/model"
+    result = store.delete_comments([ref, stale])
+    assert result.deleted == (overturned.comment.id, confirmed.comment.id)
+    after = moderators.figures()
+    assert (after["hate_overturned"], after["hate_confirmed"]) == (0, 0)
+    assert after["models"]["test/model"]["hate_overturned"] == after["models"]["test/model"]["hate_confirmed"] == 0
+    # A review of a deleted comment finds nothing (404), and moves no counter.
+    assert moderators.review(overturned.comment.id, ReviewRequest("hate"), "mod-2") is None
+    assert moderators.figures()["hate_confirmed"] == 0
