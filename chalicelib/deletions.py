@@ -21,8 +21,6 @@ for 10 minutes).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -36,6 +34,7 @@ from chalicelib.models import StoredRef
 from chalicelib.repository import _from_ddb, _to_ddb
 from chalicelib.retry import Backoff
 from chalicelib.sweep import Deletion, StoredPage, SweepCursor
+from chalicelib.transactions import CHANGED, add_counters, retry_reason, token_of
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -48,11 +47,6 @@ TOMBSTONE_ATTRIBUTE = "tombstone"  # why the comment was deleted: deleted, remov
 DELETED_AT_ATTRIBUTE = "deleted_at"
 #: Attributes a ref is built from (every index projects them).
 _REF_FIELDS = ("comment_id", "subreddit", "label", "model", schema.VERDICT_ATTRIBUTE)
-_TRANSIENT_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded",
-                                "RequestLimitExceeded"})
-_TRANSIENT_ERRORS = frozenset({"TransactionConflictException", "TransactionInProgressException",
-                               "ProvisionedThroughputExceededException", "ThrottlingException",
-                               "RequestLimitExceeded", "InternalServerError", "IdempotentParameterMismatchException"})
 #: Keep a tombstone this long when comments are kept forever (RETENTION_DAYS=0): raw objects are too.
 _FOREVER = 0
 
@@ -170,13 +164,15 @@ class DeletionStore:
             if current is None:
                 return False
             actions = self._actions(current, reason, now)
-            token = hashlib.sha256(json.dumps(actions, sort_keys=True).encode()).hexdigest()[:36]
             try:
-                self._client.transact_write_items(TransactItems=actions, ClientRequestToken=token)
+                self._client.transact_write_items(TransactItems=actions, ClientRequestToken=token_of(actions))
                 return True
             except ClientError as exc:
-                last = self._retryable(exc, ref.comment_id)
-                if last == "changed":
+                # The token carries this deletion's timestamp: a retry after a lost answer can meet
+                # IdempotentParameterMismatch only if the actions changed, and is then read anew.
+                last = retry_reason(exc, f"deleting comment {ref.comment_id}",
+                                    frozenset({"IdempotentParameterMismatchException"}))
+                if last == CHANGED:
                     item = self._get(ref.comment_id)
                     current = ref_of(item) if item else None
             except BotoCoreError as exc:
@@ -203,40 +199,13 @@ class DeletionStore:
             "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
         }}]
         for key in (schema.stats_key(None), schema.stats_key(ref.subreddit)):
-            actions.append(self._add(key, {ref.label: -1}))
+            actions.append(add_counters(self._table, key, {ref.label: -1}))
         if ref.verdict is not None:
             # The moderator's verdict leaves the review figures with the comment.
             delta = reviews.counter_delta(ref.label, ref.model, ref.verdict, None)
             if delta:
-                actions.append(self._add(schema.REVIEW_STATS_KEY, delta))
+                actions.append(add_counters(self._table, schema.REVIEW_STATS_KEY, delta))
         return actions
-
-    def _add(self, key: str, delta: Mapping[str, int]) -> dict[str, Any]:
-        counters = sorted(delta)
-        return {"Update": {
-            "TableName": self._table,
-            "Key": {schema.PARTITION_KEY: {"S": key}},
-            "UpdateExpression": "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counters))),
-            "ExpressionAttributeNames": {f"#c{i}": name for i, name in enumerate(counters)},
-            "ExpressionAttributeValues": {f":c{i}": {"N": str(delta[name])} for i, name in enumerate(counters)},
-        }}
-
-    @staticmethod
-    def _retryable(exc: ClientError, comment_id: str) -> str:
-        """"changed" (read it again), another reason to try again, or StorageError."""
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        if code == "TransactionCanceledException":
-            reasons = [str(r.get("Code", "None")) for r in exc.response.get("CancellationReasons", [])]
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                return "changed"
-            if any(r in _TRANSIENT_REASONS for r in reasons):
-                return f"transaction cancelled ({', '.join(reasons)})"
-            raise StorageError(f"deleting comment {comment_id} refused: {', '.join(reasons) or error.get('Message')}"
-                               ) from exc
-        if code in _TRANSIENT_ERRORS:
-            return code
-        raise StorageError(f"deleting comment {comment_id} failed: {code}: {error.get('Message', '')}") from exc
 
     # -- helpers -----------------------------------------------------------------------------------
 

@@ -18,7 +18,6 @@ makes an SDK retry of a transaction that did commit a no-op (DynamoDB keeps toke
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -33,6 +32,7 @@ from chalicelib import schema
 from chalicelib.errors import BodyTooLarge, StorageError, ValidationError
 from chalicelib.repository import public
 from chalicelib.retry import Backoff
+from chalicelib.transactions import add_counters, retry_reason, token_of
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -47,12 +47,6 @@ BUCKETS = ("hate_confirmed", "hate_overturned", "nothate_confirmed", "nothate_ov
 #: so that GET /stats reads every model's figures with one GetItem and no Scan.
 MODEL_SEPARATOR = "|"
 _BODY_FIELDS = frozenset({"verdict", "note"})
-#: Cancellation reasons that mean "try the same transaction again a little later".
-_TRANSIENT_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded",
-                                "RequestLimitExceeded"})
-_TRANSIENT_ERRORS = frozenset({"TransactionConflictException", "TransactionInProgressException",
-                               "ProvisionedThroughputExceededException", "ThrottlingException",
-                               "RequestLimitExceeded", "InternalServerError"})
 
 _deserializer = TypeDeserializer()
 
@@ -181,11 +175,11 @@ class ReviewStore:
             if label not in schema.LABELS:
                 raise StorageError(f"comment {comment_id} has no label to review")
             actions, updated = self._actions(item, request, reviewer)
-            token = hashlib.sha256(json.dumps(actions, sort_keys=True).encode()).hexdigest()[:36]
             try:
-                self._client.transact_write_items(TransactItems=actions, ClientRequestToken=token)
+                self._client.transact_write_items(TransactItems=actions, ClientRequestToken=token_of(actions))
             except ClientError as exc:
-                last = self._retryable(exc, comment_id)
+                # CHANGED: another review or a deletion came first; read the comment again.
+                last = retry_reason(exc, f"review of {comment_id}")
                 continue
             except BotoCoreError as exc:
                 raise StorageError(f"review of {comment_id} failed: {exc}") from exc
@@ -257,31 +251,5 @@ class ReviewStore:
         }}]
         delta = counter_delta(label, str(model) if model else None, str(old) if old else None, request.verdict)
         if delta:
-            counters = sorted(delta)
-            actions.append({"Update": {
-                "TableName": self._table,
-                "Key": {schema.PARTITION_KEY: {"S": schema.REVIEW_STATS_KEY}},
-                "UpdateExpression": "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counters))),
-                "ExpressionAttributeNames": {f"#c{i}": name for i, name in enumerate(counters)},
-                "ExpressionAttributeValues": {f":c{i}": {"N": str(delta[name])} for i, name in enumerate(counters)},
-            }})
+            actions.append(add_counters(self._table, schema.REVIEW_STATS_KEY, delta))
         return actions, updated
-
-    @staticmethod
-    def _retryable(exc: ClientError, comment_id: str) -> str:
-        """The reason to try again, or raise StorageError when trying again cannot help."""
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        if code == "TransactionCanceledException":
-            reasons = [str(r.get("Code", "None")) for r in exc.response.get("CancellationReasons", [])]
-            # The comment changed since it was read (another review, or it was deleted):
-            # read it again and build the transaction anew.
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                return "the comment changed while it was reviewed"
-            if any(r in _TRANSIENT_REASONS for r in reasons):
-                return f"transaction cancelled ({', '.join(reasons)})"
-            raise StorageError(f"review of {comment_id} refused: {', '.join(reasons) or error.get('Message')}"
-                               ) from exc
-        if code in _TRANSIENT_ERRORS:
-            return code
-        raise StorageError(f"review of {comment_id} failed: {code}: {error.get('Message', '')}") from exc
