@@ -24,7 +24,6 @@ import os
 import re
 import sys
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import config, schema
 from chalicelib.errors import ConfigError, StorageError
-from devtools.runstate import DEFAULT_STACK, REPO, RunError, current_stack
+from devtools.runstate import DEFAULT_STACK, REPO, RunError, Target, current_stack, stack_target
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -50,14 +49,6 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-@dataclass(frozen=True)
-class Target:
-    table: str
-    source: str  # how the table was found, for messages
-    region: str | None = None
-    env: dict[str, str] = field(default_factory=dict)  # variables to set before building clients
-
-
 def from_stack(table: str | None, stack: Path | None, env: Mapping[str, str]) -> Target:
     """The offline stack of `make run`: its moto endpoint, region and (unless given) table."""
     try:
@@ -68,16 +59,9 @@ def from_stack(table: str | None, stack: Path | None, env: Mapping[str, str]) ->
         raise ConfigError(f"no table: pass --table NAME or --stage NAME, set {config.ENV_TABLE}, "
                           "or start the offline stack with `make run`")
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read stack file {path}: {exc}") from exc
-    if not isinstance(info, dict) or not (table or info.get("table")) or not info.get("aws_endpoint_url"):
-        raise ConfigError(f"stack file {path} lacks 'table' or 'aws_endpoint_url'")
-    extra = {"AWS_ENDPOINT_URL": str(info["aws_endpoint_url"])}
-    if not env.get("AWS_ACCESS_KEY_ID"):  # moto takes any key; fake ones keep real keys out of it
-        extra |= {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    region = str(info["region"]) if info.get("region") else None
-    return Target(str(table or info["table"]), f"offline stack {path}", region, extra)
+        return stack_target(path, table, env)
+    except RunError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def stage_settings(config_path: Path, stage: str) -> dict[str, str]:

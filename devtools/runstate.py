@@ -20,7 +20,7 @@ import signal
 import socket
 import subprocess
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -247,3 +247,34 @@ def live_stacks(root: Path = LOCAL) -> list[Path]:
         return []
     return sorted(p / "stack.json" for p in runs.iterdir()
                   if (p / "stack.json").is_file() and _lock_held(p / "lock"))
+
+
+@dataclass(frozen=True)
+class Target:
+    """A table for an operator tool (report, forget) and how to reach it."""
+
+    table: str
+    source: str  # how the table was found, for messages
+    region: str | None = None
+    env: dict[str, str] = field(default_factory=dict)  # variables to set before building clients
+
+
+def stack_target(path: Path, table: str | None, env: Mapping[str, str]) -> Target:
+    """The offline stack described by ``path``: its moto endpoint, region and (unless given) table.
+
+    Raises RunError naming the file when it is missing, unreadable or incomplete.
+    """
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise RunError(f"stack file not found: {path}") from exc
+    except (OSError, ValueError) as exc:
+        raise RunError(f"cannot read stack file {path}: {exc}") from exc
+    if not isinstance(info, dict) or not (table or info.get("table")) or not info.get("aws_endpoint_url"):
+        raise RunError(f"stack file {path} lacks 'table' or 'aws_endpoint_url'")
+    extra = {"AWS_ENDPOINT_URL": str(info["aws_endpoint_url"])}
+    if not env.get("AWS_ACCESS_KEY_ID"):
+        # moto accepts any credentials; fake ones keep a developer's real keys out of it.
+        extra |= {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    region = str(info["region"]) if info.get("region") else None
+    return Target(str(table or info["table"]), f"offline stack {path} ({info['aws_endpoint_url']})", region, extra)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from chalicelib import config
 from chalicelib.errors import ConfigError
 from chalicelib.queries import parse_time
-from devtools.runstate import DEFAULT_STACK, LOCAL, RunError, current_stack
+from devtools.runstate import DEFAULT_STACK, LOCAL, RunError, Target, current_stack, stack_target
 
 if TYPE_CHECKING:
     from chalicelib.repository import CommentRepository
@@ -33,14 +33,6 @@ def parse_since(value: str, now: float | None = None) -> float:
 def shown(path: Path) -> str:
     """A path relative to the repository when it is inside it (shorter messages)."""
     return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
-
-
-@dataclass(frozen=True)
-class Target:
-    table: str
-    source: str  # how the table was found, for messages
-    region: str | None = None
-    env: dict[str, str] = field(default_factory=dict)  # variables to set before building clients
 
 
 def default_stack(root: Path | None = None) -> Path:
@@ -72,20 +64,9 @@ def resolve_target(table: str | None, stack: Path | None, env: Mapping[str, str]
             f"no table to read: pass --table NAME, set {config.ENV_TABLE} (a deployed stage), "
             f"or start the offline stack with `make run` (it writes {shown(DEFAULT_STACK)})")
     try:
-        info = json.loads(stack_path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"stack file not found: {stack_path}") from exc
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read stack file {stack_path}: {exc}") from exc
-    if not isinstance(info, dict) or not (table or info.get("table")) or not info.get("aws_endpoint_url"):
-        raise ConfigError(f"stack file {stack_path} lacks 'table' or 'aws_endpoint_url'")
-    extra = {"AWS_ENDPOINT_URL": str(info["aws_endpoint_url"])}
-    if not env.get("AWS_ACCESS_KEY_ID"):
-        # moto accepts any credentials; fake ones keep a developer's real keys out of it.
-        extra |= {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    region = str(info["region"]) if info.get("region") else None
-    return Target(str(table or info["table"]), f"offline stack {stack_path} ({info['aws_endpoint_url']})",
-                  region, extra)
+        return stack_target(stack_path, table, env)
+    except RunError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def open_repository(target: Target, environ: MutableMapping[str, str]) -> CommentRepository:
