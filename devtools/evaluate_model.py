@@ -83,19 +83,6 @@ def score(model: Scorer, texts: list[str], batch: int = 256) -> np.ndarray:
     return np.concatenate(chunks) if chunks else np.zeros(0)
 
 
-def training_splits(data_dir: Path) -> dict[str, dict[str, ds.Part]]:
-    """The fixed splits of every training source (the same ones ``train_model`` uses)."""
-    exclude = ds.exclusion_texts(data_dir)
-    return {
-        "davidson": ds.davidson(data_dir),
-        "hatemoji": ds.hatemoji(data_dir),
-        "toxigen": ds.toxigen(data_dir),
-        "toxigen_annotated": ds.toxigen_annotated(data_dir, exclude),
-        "sbic": ds.sbic(data_dir, exclude),
-        "hickey": ds.hickey(data_dir, exclude),
-    }
-
-
 # v2 (devtools/hate-static-lr-v2) on the held-out test parts, measured with this command before
 # v3 replaced it (MODEL.md); the "no held-out part worse than v2 by > 0.02" goal compares to these.
 V2_TEST_MACRO_F1 = {
@@ -132,7 +119,7 @@ def goals(report: dict[str, Any]) -> list[tuple[str, bool]]:
 
 
 def evaluate(data_dir: Path, model: Scorer) -> dict[str, Any]:
-    splits = training_splits(data_dir)
+    splits = ds.training_splits(data_dir)
     sets: list[ds.Part] = [
         ds.hatecheck(data_dir),
         ds.ethos(data_dir),

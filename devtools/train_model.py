@@ -260,15 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
 
-    exclude = ds.exclusion_texts(args.data)
-    splits = {
-        "davidson": ds.davidson(args.data),
-        "hatemoji": ds.hatemoji(args.data),
-        "toxigen": ds.toxigen(args.data),
-        "toxigen_annotated": ds.toxigen_annotated(args.data, exclude),
-        "sbic": ds.sbic(args.data, exclude),
-        "hickey": ds.hickey(args.data, exclude),
-    }
+    splits = ds.training_splits(args.data)
     fit_parts = {s: splits[s]["fit"] for s in SOURCES}
     dev_parts = {s: splits[s]["dev"] for s in SOURCES}
     train_parts = {s: splits[s]["train"] for s in SOURCES}

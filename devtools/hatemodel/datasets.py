@@ -223,3 +223,16 @@ def hickey(data_dir: Path, exclude: Iterable[str] = ()) -> dict[str, Part]:
     # 3-way ``class`` (other / hate / counter) as the group. A 20% dev cut keeps ~12 hate rows in it.
     labels = (df.label_binary == "hate").astype(int)
     return _split_v3("hickey_counterspeech", df.text, labels, df["class"], dev_share=0.2)
+
+
+def training_splits(data_dir: Path) -> dict[str, dict[str, Part]]:
+    """The fixed splits of every training source (train_model and evaluate_model use these)."""
+    exclude = exclusion_texts(data_dir)
+    return {
+        "davidson": davidson(data_dir),
+        "hatemoji": hatemoji(data_dir),
+        "toxigen": toxigen(data_dir),
+        "toxigen_annotated": toxigen_annotated(data_dir, exclude),
+        "sbic": sbic(data_dir, exclude),
+        "hickey": hickey(data_dir, exclude),
+    }
