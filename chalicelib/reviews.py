@@ -22,15 +22,13 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import schema
 from chalicelib.errors import BodyTooLarge, StorageError, ValidationError
-from chalicelib.repository import public
+from chalicelib.repository import _from_ddb, public
 from chalicelib.retry import Backoff
 from chalicelib.transactions import add_counters, retry_reason, token_of
 
@@ -47,8 +45,6 @@ BUCKETS = ("hate_confirmed", "hate_overturned", "nothate_confirmed", "nothate_ov
 #: so that GET /stats reads every model's figures with one GetItem and no Scan.
 MODEL_SEPARATOR = "|"
 _BODY_FIELDS = frozenset({"verdict", "note"})
-
-_deserializer = TypeDeserializer()
 
 
 @dataclass(frozen=True)
@@ -144,16 +140,6 @@ def figures_of(item: Mapping[str, Any]) -> dict[str, Any]:
     return answer
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    return value
-
-
-def _item(raw: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _plain(_deserializer.deserialize(v)) for k, v in raw.items()}
-
-
 class ReviewStore:
     """Writes reviews and reads the review counters (DynamoDB client in the constructor)."""
 
@@ -192,7 +178,7 @@ class ReviewStore:
                                               Key={schema.PARTITION_KEY: {"S": schema.REVIEW_STATS_KEY}})
         except (ClientError, BotoCoreError) as exc:
             raise StorageError(f"cannot read the review counters: {exc}") from exc
-        return figures_of(_item(response.get("Item") or {}))
+        return figures_of(_from_ddb(response.get("Item") or {}))
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -204,7 +190,7 @@ class ReviewStore:
         except (ClientError, BotoCoreError) as exc:
             raise StorageError(f"cannot read comment {comment_id}: {exc}") from exc
         raw = response.get("Item")
-        return _item(raw) if raw else None
+        return _from_ddb(raw) if raw else None
 
     def _actions(self, item: Mapping[str, Any], request: ReviewRequest, reviewer: str | None
                  ) -> tuple[list[Any], dict[str, Any]]:

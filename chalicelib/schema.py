@@ -179,7 +179,5 @@ def is_offline_model(model_id: str | None) -> bool:
 
 # -- moderator reviews (POST /comments/{id}/review) ------------------------------------------
 
-#: Attributes a review sets on a comment item (names above); a second review replaces them.
-REVIEW_FIELDS = (VERDICT_ATTRIBUTE, REVIEWED_AT_ATTRIBUTE, REVIEWER_ATTRIBUTE, REVIEW_NOTE_ATTRIBUTE)
 #: Counter item of the review figures (all models, and one attribute per model and bucket).
 REVIEW_STATS_KEY = "stats#reviews"

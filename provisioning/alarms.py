@@ -14,6 +14,8 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
+from chalicelib.hate_rate import ALL, all_series
+
 from .common import Context, DeployError, Outcome, Status
 
 if TYPE_CHECKING:
@@ -24,9 +26,6 @@ if TYPE_CHECKING:
 # deploy environment need not have, so they are repeated here and a test ties them together.
 NAMESPACE = "RedditHateWatch"
 SERVICE = "reddit-hate-watch"
-#: Every configured subreddit's hate-rate metrics carry this dimension; "all" is every comment.
-SUBREDDIT_DIMENSION = "subreddit"
-ALL = "all"
 #: Emitted by the reconciler for raw objects still unclassified after its attempts.
 ATTENTION_METRIC = "ObjectsNeedingAttention"
 #: The reconciler runs on its own schedule; an object needing attention is reported by every run.
@@ -73,11 +72,6 @@ def _stat(query_id: str, metric: str, period: int, stat: str, **dimensions: str)
         "Period": period, "Stat": stat}}
 
 
-def series(subreddits: tuple[str, ...]) -> list[str]:
-    """"all", then each configured subreddit (r/all is not one: it is every subreddit, i.e. "all")."""
-    return [ALL, *(s for s in subreddits if s != ALL)]
-
-
 def desired(ctx: Context) -> dict[str, dict[str, Any]]:
     """PutMetricAlarm arguments per alarm name."""
     opts, topic = ctx.options, topic_arn(ctx)
@@ -87,7 +81,7 @@ def desired(ctx: Context) -> dict[str, dict[str, Any]]:
                               "InsufficientDataActions": []}
     alarms: dict[str, dict[str, Any]] = {}
     subreddits = tuple(s for s in opts.subreddits.split(",") if s)
-    for name in series(subreddits):
+    for name in all_series(subreddits):
         where = "all comments" if name == ALL else f"r/{name}"
         # Every metric of a metric-math alarm has the same period: the application computes the
         # hour and the baseline from its hourly counters and emits both on every classify run.
