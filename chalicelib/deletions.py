@@ -47,8 +47,6 @@ TOMBSTONE_ATTRIBUTE = "tombstone"  # why the comment was deleted: deleted, remov
 DELETED_AT_ATTRIBUTE = "deleted_at"
 #: Attributes a ref is built from (every index projects them).
 _REF_FIELDS = ("comment_id", "subreddit", "label", "model", schema.VERDICT_ATTRIBUTE)
-#: Keep a tombstone this long when comments are kept forever (RETENTION_DAYS=0): raw objects are too.
-_FOREVER = 0
 
 
 def ref_of(item: Mapping[str, Any]) -> StoredRef | None:
@@ -184,8 +182,9 @@ class DeletionStore:
     def _actions(self, ref: StoredRef, reason: str, now: int) -> list[Any]:
         tombstone: dict[str, Any] = {schema.PARTITION_KEY: ref.comment_id, TOMBSTONE_ATTRIBUTE: reason,
                                      DELETED_AT_ATTRIBUTE: now}
-        if self._retention_days > _FOREVER:
-            tombstone[schema.TTL_ATTRIBUTE] = now + self._retention_days * 86_400
+        expires = schema.expiry(now, self._retention_days)
+        if expires is not None:
+            tombstone[schema.TTL_ATTRIBUTE] = expires
         names = {"#k": schema.KIND_ATTRIBUTE, "#l": "label", "#v": schema.VERDICT_ATTRIBUTE}
         values: dict[str, Any] = {":kind": {"S": schema.KIND_COMMENT}, ":label": {"S": ref.label}}
         condition = "#k = :kind AND #l = :label AND "

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from chalicelib import config
 from chalicelib.errors import StorageError
 
 logger = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ HOURLY_PREFIX = "stats#h#"
 ALL = "all"
 HOUR_S = 3600
 #: Hourly items expire (DynamoDB TTL) after the longest baseline the config allows plus a day.
-HOURLY_TTL_S = (168 + 2) * HOUR_S + 86_400
+HOURLY_TTL_S = (config.MAX_BASELINE_HOURS + 2) * HOUR_S + 86_400
 
 
 def hour_of(timestamp: float) -> str:

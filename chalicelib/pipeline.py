@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote_plus
 
+from chalicelib import schema
 from chalicelib.classifier import REQUEST_BUDGET_S, Classifier, ClassifyResult, chunk
 from chalicelib.errors import ClassifierError, DeliveryError, ObjectBusy, PartialWriteError, TimeBudgetExhausted
 from chalicelib.models import Checkpoint, Comment, IngestReport, LabeledComment, ObjectReport, Rejected
@@ -302,7 +303,7 @@ class ObjectProcessor:
 
     def _done_ttl(self) -> int | None:
         """Completion records live as long as the raw objects they vouch for."""
-        return int(self.clock()) + self.retention_days * 86_400 if self.retention_days > 0 else None
+        return schema.expiry(self.clock(), self.retention_days)
 
     def _keep(self, window: list[list[tuple[int, Comment]]], results: list[ClassifyResult | ClassifierError],
               pending: list[LabeledComment], suspects: list[tuple[int, Comment, str]], answered: list[str]

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from chalicelib import schema
 from chalicelib.errors import ClassifierError, ObjectBusy, PipelineError, TimeBudgetExhausted
 from chalicelib.models import RawObject, ReconcileReport
 from chalicelib.object_store import ObjectStore
@@ -147,4 +148,4 @@ class Reconciler:
         return self.clock() + (self.slow_retry_seconds if attempts >= self.attention_after else 0)
 
     def _ttl(self) -> int | None:
-        return int(self.clock()) + self.retention_days * 86_400 if self.retention_days > 0 else None
+        return schema.expiry(self.clock(), self.retention_days)

@@ -84,8 +84,9 @@ def to_item(labeled: LabeledComment, retention_days: int) -> dict[str, Any]:
         "classified_at": _number(labeled.classified_at),
         **schema.index_keys(c.id, subreddit, p.label),
     }
-    if retention_days > 0:
-        item[schema.TTL_ATTRIBUTE] = int(labeled.classified_at) + retention_days * 86_400
+    expires = schema.expiry(labeled.classified_at, retention_days)
+    if expires is not None:
+        item[schema.TTL_ATTRIBUTE] = expires
     return item
 
 

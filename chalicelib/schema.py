@@ -53,6 +53,11 @@ KIND_COMMENT = "comment"
 #: TTL attribute (epoch seconds); enabled on the table by deploy_model.py.
 TTL_ATTRIBUTE = "expires_at"
 
+
+def expiry(now: float, retention_days: int) -> int | None:
+    """TTL value for an item written at ``now``: RETENTION_DAYS later, or None (kept) when it is 0."""
+    return int(now) + retention_days * 86_400 if retention_days > 0 else None
+
 #: Probability of hate whatever the label (score is the confidence of the label given).
 P_HATE_ATTRIBUTE = "p_hate"
 
