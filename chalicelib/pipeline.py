@@ -20,7 +20,7 @@ from chalicelib.models import Checkpoint, Comment, IngestReport, LabeledComment,
 from chalicelib.object_store import ObjectStore
 from chalicelib.records import decode
 from chalicelib.repository import WRITE_BATCH, CommentRepository
-from chalicelib.retry import Deadline
+from chalicelib.retry import Deadline, leased
 
 if TYPE_CHECKING:  # importing reddit_source would pull PRAW into every function
     from chalicelib.reddit_source import FetchResult
@@ -42,13 +42,9 @@ def classify_reserve_ms(request_budget_s: float) -> int:
 
 
 CLASSIFY_RESERVE_MS = classify_reserve_ms(REQUEST_BUDGET_S)
-#: A lease outlives the longest Lambda run (15 min), so a crashed holder frees it.
 #: An object smaller than this many full windows is spread over every concurrent request slot.
 WINDOWS_PER_OBJECT = 2
 MIN_REQUEST_TEXTS = 32
-LEASE_SECONDS = 16 * 60
-#: Slack on top of the holder's remaining time (clock skew between Lambdas).
-LEASE_MARGIN_SECONDS = 30
 
 
 class Sink(Protocol):
@@ -81,17 +77,12 @@ class Ingestor:
 
     def run(self, deadline: Deadline) -> list[IngestReport]:
         """Ingest under the lease ``ingest``; a run that finds it taken reads nothing and says so."""
-        # The holder cannot outlive its own remaining time, so neither does the lease: a run
-        # killed by the Lambda timeout blocks the next schedule for at most the margin.
-        seconds = min(LEASE_SECONDS, deadline.remaining_ms() // 1000 + LEASE_MARGIN_SECONDS)
-        if not self.repository.acquire_lease(INGEST_LEASE, self.owner, seconds):
-            # Not an error: the running one delivers these subreddits; the next schedule resumes.
-            log.warning("ingest lease held by another run, skipping this run", extra={"lease": INGEST_LEASE})
-            return [IngestReport(s, 0, 0, gap=False, skipped_reason=INGEST_BUSY) for s in self.subreddits]
-        try:
+        with leased(self.repository, INGEST_LEASE, self.owner, deadline) as held:
+            if not held:
+                # Not an error: the running one delivers these subreddits; the next schedule resumes.
+                log.warning("ingest lease held by another run, skipping this run", extra={"lease": INGEST_LEASE})
+                return [IngestReport(s, 0, 0, gap=False, skipped_reason=INGEST_BUSY) for s in self.subreddits]
             return self._run(deadline)
-        finally:
-            self.repository.release_lease(INGEST_LEASE, self.owner)
 
     def _run(self, deadline: Deadline) -> list[IngestReport]:
         # One BatchGetItem for every checkpoint; then each subreddit is delivered
@@ -171,19 +162,14 @@ class ObjectProcessor:
 
     def process(self, bucket: str, key: str, deadline: Deadline) -> ObjectReport:
         lease = f"s3://{bucket}/{key}"
-        # A holder killed by the Lambda timeout never releases its lease. Lambda
-        # retries that event 1 and 3 minutes later: a 16-minute lease would refuse
-        # both and the event would be dropped. The holder cannot outlive its own
-        # remaining time, so the lease need not either.
-        seconds = min(LEASE_SECONDS, deadline.remaining_ms() // 1000 + LEASE_MARGIN_SECONDS)
-        if not self.repository.acquire_lease(lease, self.owner, seconds):
-            # Another invocation is on it; failing makes Lambda retry later, when
-            # everything is stored and the retry costs no inference.
-            raise ObjectBusy(f"{lease} is being processed by another invocation")
-        try:
+        # A holder killed by the Lambda timeout never releases its lease; Lambda retries the
+        # event 1 and 3 minutes later, so the lease lasts only as long as the holder can run.
+        with leased(self.repository, lease, self.owner, deadline) as held:
+            if not held:
+                # Another invocation is on it; failing makes Lambda retry later, when
+                # everything is stored and the retry costs no inference.
+                raise ObjectBusy(f"{lease} is being processed by another invocation")
             return self._process(bucket, key, deadline)
-        finally:
-            self.repository.release_lease(lease, self.owner)
 
     def _process(self, bucket: str, key: str, deadline: Deadline) -> ObjectReport:
         data = self.store.read(bucket, key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -65,3 +66,32 @@ class Unlimited:
 
 def deadline_of(context: object | None) -> Deadline:
     return Unlimited() if context is None else LambdaDeadline(context)
+
+
+class Leases(Protocol):
+    def acquire_lease(self, name: str, owner: str, seconds: int) -> bool: ...
+
+    def release_lease(self, name: str, owner: str) -> None: ...
+
+
+#: A lease outlives the longest Lambda run (15 min), so a crashed holder frees it.
+LEASE_SECONDS = 16 * 60
+#: Slack on top of the holder's remaining time (clock skew between Lambdas).
+LEASE_MARGIN_SECONDS = 30
+
+
+@contextmanager
+def leased(leases: Leases, name: str, owner: str, deadline: Deadline) -> Iterator[bool]:
+    """Hold the lease ``name`` while the block runs; yields whether it was taken.
+
+    The holder cannot outlive its own remaining time, so neither does the lease: a
+    holder killed by the Lambda timeout blocks the next run (or Lambda's retry of the
+    same event, 1 and 3 minutes later) for at most the margin.
+    """
+    seconds = min(LEASE_SECONDS, deadline.remaining_ms() // 1000 + LEASE_MARGIN_SECONDS)
+    held = leases.acquire_lease(name, owner, seconds)
+    try:
+        yield held
+    finally:
+        if held:
+            leases.release_lease(name, owner)

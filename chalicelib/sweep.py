@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from chalicelib.models import GoneCheck, StoredRef, SweepReport
-from chalicelib.retry import Deadline
+from chalicelib.retry import Deadline, Leases, leased
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,6 @@ SWEEP_RESERVE_MS = 30_000
 #: provisioning/concurrency.py): two runs would walk from the same cursor and spend the budget twice.
 SWEEP_LEASE = "sweep"
 SWEEP_BUSY = "another sweep is running"
-#: Slack on top of the holder's remaining time (clock skew between Lambdas).
-LEASE_MARGIN_SECONDS = 30
 
 
 def requests_per_run(share_percent: int, sweep_minutes: int) -> int:
@@ -97,12 +95,6 @@ class SweepStore(Protocol):
     def delete_comments(self, refs: Sequence[StoredRef]) -> Deletion: ...
 
 
-class Leases(Protocol):
-    def acquire_lease(self, name: str, owner: str, seconds: int) -> bool: ...
-
-    def release_lease(self, name: str, owner: str) -> None: ...
-
-
 @dataclass
 class Sweeper:
     reddit: DeletionChecker
@@ -114,14 +106,11 @@ class Sweeper:
 
     def run(self, deadline: Deadline) -> SweepReport:
         """One run under the lease ``sweep``; a run that finds it taken checks nothing and says so."""
-        seconds = deadline.remaining_ms() // 1000 + LEASE_MARGIN_SECONDS
-        if not self.leases.acquire_lease(SWEEP_LEASE, self.owner, seconds):
-            log.warning("sweep lease held by another run, skipping this run", extra={"lease": SWEEP_LEASE})
-            return SweepReport(0, 0, 0, 0, 0, {}, pass_completed=False, stopped_reason=SWEEP_BUSY)
-        try:
+        with leased(self.leases, SWEEP_LEASE, self.owner, deadline) as held:
+            if not held:
+                log.warning("sweep lease held by another run, skipping this run", extra={"lease": SWEEP_LEASE})
+                return SweepReport(0, 0, 0, 0, 0, {}, pass_completed=False, stopped_reason=SWEEP_BUSY)
             return self._run(deadline)
-        finally:
-            self.leases.release_lease(SWEEP_LEASE, self.owner)
 
     def _run(self, deadline: Deadline) -> SweepReport:
         cursor = self.store.sweep_cursor()

@@ -33,10 +33,10 @@ from chalicelib.clients import AwsClients
 from chalicelib.errors import ClassifierError, DeliveryError, ObjectBusy, StorageError, TimeBudgetExhausted
 from chalicelib.factory import Services
 from chalicelib.models import Checkpoint, Comment, LabeledComment, Prediction
-from chalicelib.pipeline import LEASE_SECONDS, ObjectProcessor
+from chalicelib.pipeline import ObjectProcessor
 from chalicelib.records import MAX_STORED_BODY_CHARS
 from chalicelib.repository import CommentRepository
-from chalicelib.retry import NO_WAIT, Backoff, Unlimited
+from chalicelib.retry import LEASE_SECONDS, NO_WAIT, Backoff, Unlimited
 from devtools import replay_quarantine
 from devtools.fake_reddit import FakeRedditServer
 from tests.conftest import FakeEndpoint, comment_doc, ndjson, s3_event
