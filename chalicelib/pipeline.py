@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import threading
 import time
 import uuid
 from collections import Counter
@@ -133,6 +135,14 @@ class Ingestor:
         return IngestReport(r.subreddit, len(r.comments), len(r.comments), r.gap)
 
 
+@dataclass(frozen=True)
+class WriteOutcome:
+    """What one write job stored, and the first error it met (None: all of it)."""
+
+    written: list[LabeledComment]
+    error: Exception | None
+
+
 def s3_records(event: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(bucket, key) of every record in an S3 event; keys arrive URL-encoded (space as '+')."""
     out = []
@@ -156,6 +166,8 @@ class ObjectProcessor:
     concurrency: int = 1
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
     _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    _writer: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    _chunk_pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     def process_event(self, event: Mapping[str, Any], deadline: Deadline) -> list[ObjectReport]:
         return [self.process(bucket, key, deadline) for bucket, key in s3_records(event)]
@@ -189,7 +201,8 @@ class ObjectProcessor:
         todo = [nc for cid, nc in unique.items() if cid not in stored_before]
         batches = list(chunk(todo, [c.body for _, c in todo], self.request_size(len(todo))))
         stored: list[LabeledComment] = []  # written to the table
-        pending: list[LabeledComment] = []  # labeled, not written yet
+        pending: list[LabeledComment] = []  # labeled, not handed to a write yet
+        writes: list[Future[WriteOutcome]] = []  # write jobs started, not settled yet
         # Texts the endpoint answered 400 for: bad input only if it still refuses
         # them while answering another text of this object (see _confirm).
         suspects: list[tuple[int, Comment, str]] = []  # (line, comment, refusal)
@@ -199,8 +212,9 @@ class ObjectProcessor:
         upcoming: list[Future[ClassifyResult] | list[str]] = []
         try:
             # Up to `concurrency` endpoint requests at once (a serverless endpoint
-            # runs MaxConcurrency of them in parallel), and the next window is
-            # already being classified while this one is written to DynamoDB.
+            # runs MaxConcurrency of them in parallel). Writes run beside them: a
+            # window's results go to the writer and the loop goes straight back to
+            # the endpoint, so it waits on inference only, never on DynamoDB.
             windows = [batches[i : i + self.concurrency] for i in range(0, len(batches), self.concurrency)]
             if windows and deadline.remaining_ms() < self.reserve_ms:
                 raise TimeBudgetExhausted(f"s3://{bucket}/{key}: {len(todo)} comments left for Lambda's retry")
@@ -208,6 +222,8 @@ class ObjectProcessor:
             for number_of_window, window in enumerate(windows):
                 results = self._gather(upcoming)
                 upcoming = []
+                # A write that failed already stops the object here: no more inference is paid for.
+                self._settle(writes, stored, wait=False)
                 if number_of_window + 1 < len(windows):
                     if deadline.remaining_ms() < self.reserve_ms:
                         self._keep(window, results, pending, suspects, answered)
@@ -220,27 +236,31 @@ class ObjectProcessor:
                 error = self._keep(window, results, pending, suspects, answered)
                 # Write only full BatchWriteItem calls; the rest waits for the next window.
                 full = len(pending) - len(pending) % WRITE_BATCH
-                self._write(pending[:full], stored)
+                writes.append(self._write_later(pending[:full]))
                 pending = pending[full:]
                 if error:
                     raise error
             calls += self._confirm(f"s3://{bucket}/{key}", suspects, answered, deadline, pending=pending,
                                    rejected=rejected)
-            self._write(pending, stored)
+            writes.append(self._write_later(pending))
             pending = []
         except (ClassifierError, TimeBudgetExhausted):
             # Keep what is labeled already, so Lambda's retry does not classify it again.
-            self._write(pending, stored)
+            writes.append(self._write_later(pending))
             raise
         finally:
             # Requests started for a window that will not be used: stop paying for them.
             for handle in upcoming:
                 if isinstance(handle, Future):
                     handle.cancel()
+            # Nothing is left in flight, and every write that happened is counted, however this ends.
+            failure = self._settle(writes, stored, wait=True, raise_=False)
             # Even when stopping early, every rejected record is in quarantine.
             # Labeled-but-unwritten comments are classified again by Lambda's retry.
             if rejected:
                 self.store.quarantine(bucket, key, sorted(rejected, key=lambda r: r.line_number))
+        if failure:
+            raise failure
         # Only now is every line of the object stored or quarantined: the
         # reconciler skips it from here on.
         self.repository.mark_done(f"s3://{bucket}/{key}", self._done_ttl())
@@ -263,29 +283,79 @@ class ObjectProcessor:
         spread = math.ceil(texts / (max(1, self.concurrency) * WINDOWS_PER_OBJECT))
         return max(1, min(self.batch_size, max(MIN_REQUEST_TEXTS, spread)))
 
-    def _write(self, labeled: list[LabeledComment], stored: list[LabeledComment]) -> None:
-        """Store in BatchWriteItem-sized chunks, then count exactly what was written.
+    def _write_later(self, labeled: list[LabeledComment]) -> Future[WriteOutcome]:
+        """Start storing ``labeled``; with concurrency 1 it is stored before this returns."""
+        if self.concurrency == 1:
+            now: Future[WriteOutcome] = Future()
+            now.set_result(self._write(labeled))
+            return now
+        if self._writer is None:
+            # One job at a time keeps the counter transactions of successive windows in order;
+            # each job spreads its BatchWriteItem calls over the chunk pool.
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write")
+        return self._writer.submit(self._write, labeled)
+
+    def _write(self, labeled: list[LabeledComment]) -> WriteOutcome:
+        """Store in BatchWriteItem-sized chunks, in parallel, then count exactly what was written.
 
         Counting per write (not once at the end) keeps /stats right when a later
         chunk fails or the Lambda is killed: a retry skips stored ids, so it
-        would never count them.
+        would never count them. Every chunk is tried, and waited for, even when
+        another fails, so what is stored is known before the error is reported.
         """
-        written: list[LabeledComment] = []
-        try:
-            for start in range(0, len(labeled), WRITE_BATCH):
-                chunk_ = labeled[start : start + WRITE_BATCH]
-                try:
-                    self.repository.put_labeled(chunk_, self.retention_days)
-                except PartialWriteError as exc:
-                    # Part of the chunk is stored: count it now, a retry will skip it as stored.
-                    done = set(exc.written)
-                    written += [x for x in chunk_ if x.comment.id in done]
-                    raise
-                written += chunk_
-        finally:
-            if written:
-                stored += written
+        chunks = [labeled[i : i + WRITE_BATCH] for i in range(0, len(labeled), WRITE_BATCH)]
+        write = functools.partial(self._write_chunk, stop=threading.Event())
+        if len(chunks) > 1 and self.concurrency > 1:
+            if self._chunk_pool is None:
+                self._chunk_pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="chunk")
+            outcomes = list(self._chunk_pool.map(write, chunks))
+        else:
+            outcomes = [write(c) for c in chunks]
+        written = [x for o in outcomes for x in o.written]
+        error = next((o.error for o in outcomes if o.error), None)
+        if written:
+            try:
                 self.repository.add_counts(written)
+            except Exception as exc:  # reported by _settle, once every write is known
+                error = error or exc
+        return WriteOutcome(written, error)
+
+    def _write_chunk(self, chunk_: list[LabeledComment], stop: threading.Event) -> WriteOutcome:
+        if stop.is_set():
+            # Another chunk failed: the rest is left to Lambda's retry rather than spending
+            # the time budget on more backoff against a table that refuses writes.
+            return WriteOutcome([], None)
+        try:
+            self.repository.put_labeled(chunk_, self.retention_days)
+        except PartialWriteError as exc:
+            stop.set()
+            # Part of the chunk is stored: count it now, a retry will skip it as stored.
+            done = set(exc.written)
+            return WriteOutcome([x for x in chunk_ if x.comment.id in done], exc)
+        except Exception as exc:  # carried to _settle with what was written
+            stop.set()
+            return WriteOutcome([], exc)
+        return WriteOutcome(list(chunk_), None)
+
+    @staticmethod
+    def _settle(writes: list[Future[WriteOutcome]], stored: list[LabeledComment], *, wait: bool,
+                raise_: bool = True) -> Exception | None:
+        """Move finished write jobs' comments into ``stored``; raise (or return) the first failure.
+
+        ``wait`` waits for every job; otherwise only the finished ones are taken.
+        """
+        first: Exception | None = None
+        for job in [j for j in writes if wait or j.done()]:
+            writes.remove(job)
+            outcome = job.result()
+            stored += outcome.written
+            if outcome.error is not None and first is None:
+                first = outcome.error
+            elif outcome.error is not None:
+                log.warning("another write failed too", extra={"error": str(outcome.error)})
+        if first is not None and raise_:
+            raise first
+        return first
 
     def _done_ttl(self) -> int | None:
         """Completion records live as long as the raw objects they vouch for."""

@@ -219,9 +219,12 @@ def test_counters_match_the_table_when_a_later_write_fails(services: Services, m
     monkeypatch.setattr(services.repository, "put_labeled", flaky)
     with pytest.raises(StorageError):
         services.processor.process("test-bucket", "raw/o9", Unlimited())
-    assert len(table_ids()) == 25 and services.repository.stats() == {"hate": 0, "nothate": 25}
+    # Writes run beside inference, so a later window's write may land after the failed one:
+    # whatever was stored, the counters say exactly that, and the retry stores the rest.
+    stored = len(table_ids())
+    assert 25 <= stored < 60 and services.repository.stats() == {"hate": 0, "nothate": stored}
     report = services.processor.process("test-bucket", "raw/o9", Unlimited())
-    assert (report.stored, report.already_stored) == (35, 25)
+    assert (report.stored, report.already_stored) == (60 - stored, stored)
     assert services.repository.stats() == {"hate": 0, "nothate": 60} and len(table_ids()) == 60
 
 
