@@ -21,7 +21,7 @@ from chalicelib.errors import ClassifierError, DeliveryError, ObjectBusy, Partia
 from chalicelib.models import Checkpoint, Comment, IngestReport, LabeledComment, ObjectReport, Rejected
 from chalicelib.object_store import ObjectStore
 from chalicelib.records import decode
-from chalicelib.repository import WRITE_BATCH, CommentRepository
+from chalicelib.repository import GET_BATCH, WRITE_BATCH, CommentRepository
 from chalicelib.retry import Deadline, leased
 
 if TYPE_CHECKING:  # importing reddit_source would pull PRAW into every function
@@ -197,9 +197,8 @@ class ObjectProcessor:
                 duplicates += 1
             else:
                 unique[comment.id] = (number, comment)
-        stored_before = self.repository.existing_ids(unique)
+        stored_before = self._existing(list(unique))
         todo = [nc for cid, nc in unique.items() if cid not in stored_before]
-        batches = list(chunk(todo, [c.body for _, c in todo], self.request_size(len(todo))))
         stored: list[LabeledComment] = []  # written to the table
         pending: list[LabeledComment] = []  # labeled, not handed to a write yet
         writes: list[Future[WriteOutcome]] = []  # write jobs started, not settled yet
@@ -215,7 +214,7 @@ class ObjectProcessor:
             # runs MaxConcurrency of them in parallel). Writes run beside them: a
             # window's results go to the writer and the loop goes straight back to
             # the endpoint, so it waits on inference only, never on DynamoDB.
-            windows = [batches[i : i + self.concurrency] for i in range(0, len(batches), self.concurrency)]
+            windows = self.windows(todo)
             if windows and deadline.remaining_ms() < self.reserve_ms:
                 raise TimeBudgetExhausted(f"s3://{bucket}/{key}: {len(todo)} comments left for Lambda's retry")
             upcoming = self._submit(windows[0]) if windows else upcoming
@@ -273,6 +272,39 @@ class ObjectProcessor:
         log.info("object summary", extra={"object": report.__dict__})
         return report
 
+    def windows(self, todo: list[tuple[int, Comment]]) -> list[list[list[tuple[int, Comment]]]]:
+        """The endpoint requests, ``concurrency`` at a time, with the last windows made smaller.
+
+        A window's writes overlap the next window's inference, but nothing overlaps the
+        last window's writes: so the last window is split in two, again and again while
+        its requests stay at least MIN_REQUEST_TEXTS long, and what is written after the
+        endpoint's last answer is small.
+        """
+        def requests(items: list[tuple[int, Comment]], size: int) -> list[list[list[tuple[int, Comment]]]]:
+            batches = list(chunk(items, [c.body for _, c in items], size))
+            return [batches[i : i + self.concurrency] for i in range(0, len(batches), self.concurrency)]
+
+        windows = requests(todo, self.request_size(len(todo)))
+        while self.concurrency > 1 and windows:
+            last = [x for batch in windows[-1] for x in batch]
+            size = math.ceil(len(last) / (2 * self.concurrency))
+            if size < MIN_REQUEST_TEXTS:
+                break
+            windows[-1:] = requests(last, size)
+        return windows
+
+    def _existing(self, ids: list[str]) -> set[str]:
+        """The already-stored check, its BatchGetItem calls spread over the chunk pool."""
+        groups = [ids[i : i + GET_BATCH] for i in range(0, len(ids), GET_BATCH)]
+        if len(groups) < 2 or self.concurrency == 1:
+            return self.repository.existing_ids(ids)
+        return set().union(*self._chunks().map(self.repository.existing_ids, groups))
+
+    def _chunks(self) -> ThreadPoolExecutor:
+        if self._chunk_pool is None:
+            self._chunk_pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="chunk")
+        return self._chunk_pool
+
     def request_size(self, texts: int) -> int:
         """Texts per endpoint request: batch_size, or less for an object smaller than two full windows.
 
@@ -306,9 +338,7 @@ class ObjectProcessor:
         chunks = [labeled[i : i + WRITE_BATCH] for i in range(0, len(labeled), WRITE_BATCH)]
         write = functools.partial(self._write_chunk, stop=threading.Event())
         if len(chunks) > 1 and self.concurrency > 1:
-            if self._chunk_pool is None:
-                self._chunk_pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="chunk")
-            outcomes = list(self._chunk_pool.map(write, chunks))
+            outcomes = list(self._chunks().map(write, chunks))
         else:
             outcomes = [write(c) for c in chunks]
         written = [x for o in outcomes for x in o.written]

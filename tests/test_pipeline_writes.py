@@ -12,7 +12,7 @@ import pytest
 
 from chalicelib.errors import StorageError
 from chalicelib.factory import Services
-from chalicelib.pipeline import ObjectProcessor
+from chalicelib.pipeline import MIN_REQUEST_TEXTS, ObjectProcessor
 from chalicelib.retry import Unlimited
 from tests.conftest import FakeEndpoint, comment_doc, ndjson
 
@@ -30,6 +30,28 @@ def table_ids() -> set[str]:
 
 def processor(services: Services, **changes: Any) -> ObjectProcessor:
     return dataclasses.replace(services.processor, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Text:
+    body: str
+
+
+def texts(n: int) -> Any:
+    return [(i, Text(f"comment {i}")) for i in range(n)]
+
+
+@pytest.mark.parametrize("n", [40, 200, 1000, 5000])
+def test_windows_keep_every_comment_in_order_and_end_small(services: Services, n: int) -> None:
+    p = processor(services, concurrency=4, batch_size=256)
+    windows = p.windows(texts(n))
+    assert [i for w in windows for b in w for i, _ in b] == list(range(n))
+    sizes = [sum(map(len, w)) for w in windows]
+    assert all(len(w) <= 4 for w in windows)
+    if n >= 1000:
+        # What is written after the endpoint's last answer is at most a quarter of the object.
+        assert sizes[-1] <= n / 4 and sizes[-1] < sizes[0]
+    assert all(len(b) >= MIN_REQUEST_TEXTS for w in windows for b in w) or n < 4 * 2 * MIN_REQUEST_TEXTS
 
 
 def test_one_windows_chunks_are_written_at_the_same_time(services: Services, monkeypatch: pytest.MonkeyPatch
@@ -61,7 +83,7 @@ def test_the_endpoint_is_not_kept_waiting_for_dynamodb(services: Services, endpo
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     put("raw/p2", 400)
     p = processor(services, concurrency=4, batch_size=32)  # 13 requests of <= 32 texts, in 4 windows
-    requests = len(list(range(0, 400, p.request_size(400))))
+    requests = sum(len(w) for w in p.windows(texts(400)))
     assert requests == 13
     every_request_sent = threading.Event()
 
