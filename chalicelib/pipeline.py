@@ -36,6 +36,10 @@ INGEST_RESERVE_MS = 30_000
 WRITE_RESERVE_MS = 30_000
 
 
+#: Sent when no text of the object was answered: any working model classifies it.
+CONTROL_TEXT = "Thanks, that was helpful."
+
+
 def classify_reserve_ms(request_budget_s: float) -> int:
     """The reserve that holds one more window: its requests run in parallel, each
     bounded by the classifier's budget (no attempt starts that could end later),
@@ -419,13 +423,11 @@ class ObjectProcessor:
         that did not load, out of memory), and a transient one can hit any request,
         a one-text request or a bisection leaf just as well. Each suspect is asked
         again alone, then one text this object already got an answer for is sent as
-        a control. Returns the endpoint calls spent.
+        a control; an object with no such text (one comment, say) uses CONTROL_TEXT.
+        Returns the endpoint calls spent.
         """
         if not suspects:
             return 0
-        if not answered:
-            raise ClassifierError(f"{source}: the endpoint refused {len(suspects)} texts and answered none of "
-                                  "this object: an endpoint fault, not bad input")
         calls = 0
         still: list[Rejected] = []
         for number, comment, _first in suspects:
@@ -441,11 +443,11 @@ class ObjectProcessor:
         if still:
             if deadline.remaining_ms() < self.reserve_ms:
                 raise TimeBudgetExhausted(f"{source}: {len(still)} refused texts left for the retry")
-            control = self.classifier.classify(answered[:1])
+            control = self.classifier.classify(answered[:1] or [CONTROL_TEXT])
             calls += control.calls
             if isinstance(control.predictions[0], str):
-                raise ClassifierError(f"{source}: the endpoint now refuses a text it answered before: "
-                                      "an endpoint fault, not bad input")
+                raise ClassifierError(f"{source}: the endpoint refused {len(still)} texts and refuses a control "
+                                      "text too: an endpoint fault, not bad input")
             rejected.extend(still)
             log.warning("texts refused by the model, quarantined", extra={"source": source, "count": len(still)})
         return calls

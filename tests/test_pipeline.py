@@ -13,7 +13,7 @@ from botocore.stub import ANY, Stubber
 from chalicelib.errors import ClassifierError, DeliveryError, ObjectBusy, StorageError, TimeBudgetExhausted
 from chalicelib.factory import Services
 from chalicelib.models import Checkpoint, Comment, IngestReport, LabeledComment, Prediction
-from chalicelib.pipeline import Ingestor
+from chalicelib.pipeline import CONTROL_TEXT, Ingestor
 from chalicelib.reddit_source import FetchResult
 from chalicelib.repository import CommentRepository
 from chalicelib.retry import NO_WAIT, Unlimited
@@ -304,7 +304,7 @@ def test_a_one_text_object_refused_by_a_failing_container_is_a_fault(services: S
     # Before: the one text was quarantined as "rejected by the model", with no retry.
     endpoint.reject = ""  # the container answers 400 to everything (a model that did not load)
     put("raw/one", ndjson([comment_doc(1)]))
-    with pytest.raises(ClassifierError, match="answered none"):
+    with pytest.raises(ClassifierError, match="refuses a control text too"):
         services.processor.process("test-bucket", "raw/one", Unlimited())
     assert not table_ids() and not done_record("raw/one")
     with pytest.raises(boto3.client("s3").exceptions.NoSuchKey):
@@ -312,6 +312,20 @@ def test_a_one_text_object_refused_by_a_failing_container_is_a_fault(services: S
     endpoint.reject = None  # the container recovers: the retry stores the comment
     report = services.processor.process("test-bucket", "raw/one", Unlimited())
     assert (report.stored, report.quarantined) == (1, 0) and done_record("raw/one")
+
+
+def test_a_one_text_object_the_model_really_refuses_is_quarantined(services: Services,
+                                                                    endpoint: FakeEndpoint) -> None:
+    # Before: no text of the object was answered, so no control existed and the object was
+    # retried until it showed up in ObjectsNeedingAttention, never quarantined.
+    endpoint.reject = "comment number 1"  # this text only; the container answers others
+    put("raw/lone", ndjson([comment_doc(1)]))
+    report = services.processor.process("test-bucket", "raw/lone", Unlimited())
+    assert (report.stored, report.quarantined) == (0, 1) and done_record("raw/lone")
+    [row] = quarantined("raw/lone")
+    assert row["record"] == 1 and "bad input in batch" in row["reason"] and "comment number 1" in row["raw"]
+    assert endpoint.calls[-1] == [CONTROL_TEXT]  # the control was asked after the text alone
+    assert endpoint.calls[:2] == [["comment number 1"], ["comment number 1"]]
 
 
 def test_a_transient_400_at_a_bisection_leaf_is_asked_again_not_quarantined(services: Services,
@@ -335,7 +349,7 @@ def test_a_container_that_breaks_mid_object_quarantines_nothing(services: Servic
         if len(endpoint.calls) > 1:
             endpoint.reject = ""
     endpoint.on_call = break_after_first
-    with pytest.raises(ClassifierError, match="now refuses a text it answered before"):
+    with pytest.raises(ClassifierError, match="refuses a control text too"):
         services.processor.process("test-bucket", "raw/mid", Unlimited())
     assert table_ids() == {"c00000", "c00001"} and not done_record("raw/mid")
     with pytest.raises(boto3.client("s3").exceptions.NoSuchKey):
