@@ -206,6 +206,7 @@ class ObjectProcessor:
         stored: list[LabeledComment] = []  # written to the table
         pending: list[LabeledComment] = []  # labeled, not handed to a write yet
         writes: list[Future[WriteOutcome]] = []  # write jobs started, not settled yet
+        stop = threading.Event()  # set by the first failed write: no later chunk of this object starts
         # Texts the endpoint answered 400 for: bad input only if it still refuses
         # them while answering another text of this object (see _confirm).
         suspects: list[tuple[int, Comment, str]] = []  # (line, comment, refusal)
@@ -226,7 +227,7 @@ class ObjectProcessor:
                 results = self._gather(upcoming)
                 upcoming = []
                 # A write that failed already stops the object here: no more inference is paid for.
-                self._settle(writes, stored, wait=False)
+                self._settle(writes, stored, wait=stop.is_set())
                 if number_of_window + 1 < len(windows):
                     if deadline.remaining_ms() < self.reserve_ms:
                         self._keep(window, results, pending, suspects, answered)
@@ -239,17 +240,17 @@ class ObjectProcessor:
                 error = self._keep(window, results, pending, suspects, answered)
                 # Write only full BatchWriteItem calls; the rest waits for the next window.
                 full = len(pending) - len(pending) % WRITE_BATCH
-                writes.append(self._write_later(pending[:full]))
+                writes.append(self._write_later(pending[:full], stop))
                 pending = pending[full:]
                 if error:
                     raise error
             calls += self._confirm(f"s3://{bucket}/{key}", suspects, answered, deadline, pending=pending,
                                    rejected=rejected)
-            writes.append(self._write_later(pending))
+            writes.append(self._write_later(pending, stop))
             pending = []
         except (ClassifierError, TimeBudgetExhausted):
             # Keep what is labeled already, so Lambda's retry does not classify it again.
-            writes.append(self._write_later(pending))
+            writes.append(self._write_later(pending, stop))
             raise
         finally:
             # Requests started for a window that will not be used: stop paying for them.
@@ -319,28 +320,29 @@ class ObjectProcessor:
         spread = math.ceil(texts / (max(1, self.concurrency) * WINDOWS_PER_OBJECT))
         return max(1, min(self.batch_size, max(MIN_REQUEST_TEXTS, spread)))
 
-    def _write_later(self, labeled: list[LabeledComment]) -> Future[WriteOutcome]:
+    def _write_later(self, labeled: list[LabeledComment], stop: threading.Event) -> Future[WriteOutcome]:
         """Start storing ``labeled``; with concurrency 1 it is stored before this returns."""
         if self.concurrency == 1:
             now: Future[WriteOutcome] = Future()
-            now.set_result(self._write(labeled))
+            now.set_result(self._write(labeled, stop))
             return now
         if self._writer is None:
             # One job at a time keeps the counter transactions of successive windows in order;
             # each job spreads its BatchWriteItem calls over the chunk pool.
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write")
-        return self._writer.submit(self._write, labeled)
+        return self._writer.submit(self._write, labeled, stop)
 
-    def _write(self, labeled: list[LabeledComment]) -> WriteOutcome:
+    def _write(self, labeled: list[LabeledComment], stop: threading.Event) -> WriteOutcome:
         """Store in BatchWriteItem-sized chunks, in parallel, then count exactly what was written.
 
         Counting per write (not once at the end) keeps /stats right when a later
         chunk fails or the Lambda is killed: a retry skips stored ids, so it
-        would never count them. Every chunk is tried, and waited for, even when
-        another fails, so what is stored is known before the error is reported.
+        would never count them. After a failed chunk no further chunk of the object
+        starts (``stop``), and those in flight are waited for, so what is stored is
+        known before the error is reported.
         """
         chunks = [labeled[i : i + WRITE_BATCH] for i in range(0, len(labeled), WRITE_BATCH)]
-        write = functools.partial(self._write_chunk, stop=threading.Event())
+        write = functools.partial(self._write_chunk, stop=stop)
         if len(chunks) > 1 and self.concurrency > 1:
             outcomes = list(self._chunks().map(write, chunks))
         else:

@@ -15,6 +15,7 @@ from botocore.stub import Stubber
 from chalicelib import observability
 from chalicelib.factory import Services
 from chalicelib.object_store import ObjectStore
+from chalicelib.pipeline import CONTROL_TEXT
 from chalicelib.reconciler import Reconciler, start_key
 from chalicelib.repository import CommentRepository
 from chalicelib.retry import NO_WAIT, Unlimited
@@ -133,7 +134,9 @@ def test_a_failing_endpoint_stops_the_run_after_one_object(services: Services, e
     clock.offset = 11 * 60
     report = wire(services, clock).run(Unlimited())
     assert (len(report.failed), report.left) == (1, 1)
-    assert len(endpoint.calls) == 1  # the second object was not sent to a failing endpoint
+    # The second object was not sent to a failing endpoint (the first one's text, asked
+    # again alone, then a control text, were refused too).
+    assert endpoint.calls == [["comment number 0"], ["comment number 0"], [CONTROL_TEXT]]
 
 
 def test_listing_starts_at_the_lookback_hour_and_follows_continuation_tokens(aws: None) -> None:

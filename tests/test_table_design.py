@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from collections import Counter
 from typing import Any
 
@@ -185,13 +186,15 @@ class HalfWritingDynamo:
     def __init__(self, take: int) -> None:
         self._real = boto3.client("dynamodb", region_name=REGION)
         self.take = take
+        self._lock = threading.Lock()  # the classifier writes chunks in parallel: the budget is shared
 
     def batch_write_item(self, RequestItems: dict[str, list[Any]]) -> dict[str, Any]:
         (table, requests), = RequestItems.items()
-        done = requests[: self.take]
-        if done:
-            self._real.batch_write_item(RequestItems={table: done})
-        self.take -= len(done)  # once the budget is spent, every retry is refused: the retries run out
+        with self._lock:
+            done = requests[: self.take]
+            if done:
+                self._real.batch_write_item(RequestItems={table: done})
+            self.take -= len(done)  # once the budget is spent, every retry is refused: the retries run out
         rest = requests[len(done) :]
         return {"UnprocessedItems": {table: rest} if rest else {}}
 
