@@ -34,7 +34,7 @@ from chalicelib.models import StoredRef
 from chalicelib.repository import _from_ddb, _to_ddb
 from chalicelib.retry import Backoff
 from chalicelib.sweep import Deletion, StoredPage, SweepCursor
-from chalicelib.transactions import CHANGED, add_counters, retry_reason, token_of
+from chalicelib.transactions import CHANGED, add_counters, retry_reason, token_of, unchanged_since_read
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -185,14 +185,7 @@ class DeletionStore:
         expires = schema.expiry(now, self._retention_days)
         if expires is not None:
             tombstone[schema.TTL_ATTRIBUTE] = expires
-        names = {"#k": schema.KIND_ATTRIBUTE, "#l": "label", "#v": schema.VERDICT_ATTRIBUTE}
-        values: dict[str, Any] = {":kind": {"S": schema.KIND_COMMENT}, ":label": {"S": ref.label}}
-        condition = "#k = :kind AND #l = :label AND "
-        if ref.verdict is None:
-            condition += "attribute_not_exists(#v)"
-        else:
-            condition += "#v = :v"
-            values[":v"] = {"S": ref.verdict}
+        condition, names, values = unchanged_since_read(ref.label, ref.verdict)
         actions: list[Any] = [{"Put": {
             "TableName": self._table, "Item": _to_ddb(tombstone), "ConditionExpression": condition,
             "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
