@@ -388,15 +388,23 @@ class CommentRepository:
         return [str(i[schema.PARTITION_KEY]) for i in chunk if str(i[schema.PARTITION_KEY]) not in left]
 
     def _get(self, key: str, consistent: bool = False) -> dict[str, Any] | None:
-        response = self._call(
-            self._client.get_item, TableName=self._table,
-            Key={schema.PARTITION_KEY: {"S": key}}, ConsistentRead=consistent,
-        )
-        item = response.get("Item")
-        return _from_ddb(item) if item else None
+        return get_item(self._client, self._table, key, consistent)
 
     def _call(self, method: Callable[..., Any], **kwargs: Any) -> Any:
-        try:
-            return method(**kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            raise StorageError(f"dynamodb {getattr(method, '__name__', 'call')} failed: {exc}") from exc
+        return call(method, **kwargs)
+
+
+def call(method: Callable[..., Any], **kwargs: Any) -> Any:
+    """``method(**kwargs)`` with the client's errors as StorageError naming the operation."""
+    try:
+        return method(**kwargs)
+    except (ClientError, BotoCoreError) as exc:
+        raise StorageError(f"dynamodb {getattr(method, '__name__', 'call')} failed: {exc}") from exc
+
+
+def get_item(client: DynamoDBClient, table: str, key: str, consistent: bool = False) -> dict[str, Any] | None:
+    """The item with partition key ``key`` (plain values), or None."""
+    response = call(client.get_item, TableName=table, Key={schema.PARTITION_KEY: {"S": key}},
+                    ConsistentRead=consistent)
+    item = response.get("Item")
+    return _from_ddb(item) if item else None
