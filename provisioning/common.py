@@ -6,7 +6,7 @@ import enum
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -369,12 +369,16 @@ class Context:
     # -- reading, waiting, retrying -----------------------------------------
 
     @staticmethod
-    def describe(call: Callable[[], Any]) -> dict[str, Any] | None:
-        """``call()``'s answer, or None when the resource does not exist."""
+    def describe(call: Callable[[], Any], missing: Collection[str] = ()) -> dict[str, Any] | None:
+        """``call()``'s answer, or None when the resource does not exist.
+
+        ``missing``: the error codes that mean "absent" for this call (S3 has one per bucket
+        setting); without it, whatever :func:`is_not_found` recognises.
+        """
         try:
             return cast(dict[str, Any], call())
         except ClientError as exc:
-            if is_not_found(exc):
+            if (error_code(exc) in missing) if missing else is_not_found(exc):
                 return None
             raise
 
