@@ -342,9 +342,12 @@ class Context:
         """Remember and print one resource's outcome (the drift, if any, goes in ``detail``)."""
         outcome = Outcome(kind, name, status, detail)
         self.outcomes.append(outcome)
-        line = f"  {kind:<22} {name:<46} {status.describe(self.dry_run)}"
-        self.out(line + (f" ({detail})" if detail else ""))
+        self.note(kind, f"{name:<46} {status.describe(self.dry_run)}" + (f" ({detail})" if detail else ""))
         return outcome
+
+    def note(self, kind: str, text: str) -> None:
+        """Print one line in the column of ``kind`` that :meth:`record` uses, without an outcome."""
+        self.out(f"  {kind:<22} {text}")
 
     def drift(self, kind: str, name: str, drift: Sequence[str], update: Callable[[], Any]) -> Outcome:
         """UNCHANGED without drift; otherwise run ``update`` (unless dry run) and report what differed."""

@@ -71,6 +71,12 @@ def test_record_prints_one_aligned_line(ctx: Context, lines: list[str]) -> None:
     assert lines == [f"  {'S3 bucket':<22} {'b':<46} updated (encryption)"]
 
 
+def test_note_prints_in_the_kind_column_without_an_outcome(ctx: Context, lines: list[str]) -> None:
+    ctx.note("Lambda concurrency", "none reserved")
+    assert ctx.outcomes == []
+    assert lines == [f"  {'Lambda concurrency':<22} none reserved"]
+
+
 def test_drift_updates_only_when_something_differs(aws: None, tmp_path: Path) -> None:
     calls: list[str] = []
     ctx = make_ctx(tmp_path)
