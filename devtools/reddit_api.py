@@ -188,9 +188,9 @@ class RedditState:
         parts = split.path.removesuffix(".json").rstrip("/").split("/")
         if len(parts) != 4 or parts[0] != "" or parts[1] != "r" or parts[3] != "comments" or not parts[2]:
             return NOT_FOUND
-        if not authorization.lower().startswith("bearer ") or not authorization[7:].strip():
-            return Reply(401, {"message": "Unauthorized", "error": 401},
-                         {"www-authenticate": 'Bearer realm="reddit", error="invalid_token"'})
+        refused = unauthorized(authorization)
+        if refused is not None:
+            return refused
         spec = parts[2]
         names = [n.lower() for n in spec.split("+") if n]
         fault = self.take_fault([spec.lower(), *names, ANY_SUBREDDIT_FAULT])
@@ -226,9 +226,9 @@ class RedditState:
         split = urlsplit(target)
         if split.path.removesuffix(".json").rstrip("/") != INFO_PATH:
             return None
-        if not authorization.lower().startswith("bearer ") or not authorization[7:].strip():
-            return Reply(401, {"message": "Unauthorized", "error": 401},
-                         {"www-authenticate": 'Bearer realm="reddit", error="invalid_token"'})
+        refused = unauthorized(authorization)
+        if refused is not None:
+            return refused
         fault = self.take_fault([INFO_FAULT])
         if fault is not None:
             return Reply(fault.status, fault.body, fault.headers)
@@ -248,9 +248,21 @@ class RedditState:
                 if marker is not None:
                     data.update({"body": marker, "author": "[deleted]", "author_fullname": None})
                 children.append({"kind": "t1", "data": data})
-        listing = {"kind": "Listing", "data": {"after": None, "before": None, "dist": len(children),
-                                               "modhash": None, "geo_filter": "", "children": children}}
-        return Reply(200, listing, DEFAULT_RATELIMIT_HEADERS)
+        return Reply(200, listing_of(children), DEFAULT_RATELIMIT_HEADERS)
+
+
+def unauthorized(authorization: str) -> Reply | None:
+    """The 401 Reddit answers without a bearer token, or None when ``authorization`` carries one."""
+    if authorization.lower().startswith("bearer ") and authorization[7:].strip():
+        return None
+    return Reply(401, {"message": "Unauthorized", "error": 401},
+                 {"www-authenticate": 'Bearer realm="reddit", error="invalid_token"'})
+
+
+def listing_of(children: list[JSONDict], after: str | None = None, before: str | None = None) -> JSONDict:
+    """Reddit's Listing envelope around ``children`` (``{"kind": "t1", "data": ...}`` each)."""
+    return {"kind": "Listing", "data": {"after": after, "before": before, "dist": len(children),
+                                        "modhash": None, "geo_filter": "", "children": children}}
 
 
 def _parse_limit(raw: str | None) -> int:
@@ -298,14 +310,4 @@ def build_listing(pool: list[JSONDict], query: Mapping[str, str], anchors: Mappi
             after_name = page[-1]["name"]
         if after_key is not None and page:
             before_name = page[0]["name"]
-    return {
-        "kind": "Listing",
-        "data": {
-            "after": after_name,
-            "before": before_name,
-            "dist": len(page),
-            "modhash": None,
-            "geo_filter": "",
-            "children": [{"kind": "t1", "data": copy.deepcopy(c)} for c in page],
-        },
-    }
+    return listing_of([{"kind": "t1", "data": copy.deepcopy(c)} for c in page], after_name, before_name)

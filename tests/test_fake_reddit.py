@@ -23,6 +23,7 @@ from devtools.fake_reddit import (
     load_sample,
     normalize_comment,
 )
+from devtools.reddit_api import unauthorized
 
 BASE_TS = 1_796_000_000  # late Nov 2026
 SECRET = "s3cr3t-client-secret"
@@ -173,6 +174,15 @@ def test_token_endpoint_and_ratelimit_headers(server: FakeRedditServer) -> None:
     assert "x-ratelimit-used" in listing.headers and "x-ratelimit-reset" in listing.headers
     no_auth = requests.get(server.url + "/r/othersub/comments", timeout=5)
     assert no_auth.status_code == 401
+
+
+@pytest.mark.parametrize(("authorization", "refused"), [
+    ("bearer abc", False), ("Bearer abc", False), ("", True), ("bearer   ", True), ("Basic abc", True)])
+def test_only_a_bearer_token_gets_past_the_check(authorization: str, refused: bool) -> None:
+    reply = unauthorized(authorization)
+    assert (reply is not None) is refused
+    if reply is not None:
+        assert reply.status == 401 and "invalid_token" in reply.headers["www-authenticate"]
 
 
 @pytest.mark.parametrize("path", ["/r/othersub/comments", "/r/othersub/comments/", "/r/othersub/comments.json"])
