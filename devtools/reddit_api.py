@@ -196,6 +196,7 @@ class RedditState:
         fault = self.take_fault([spec.lower(), *names, ANY_SUBREDDIT_FAULT])
         if fault is not None:
             return Reply(fault.status, fault.body, fault.headers)
+        query = {k: v[-1] for k, v in parse_qs(split.query).items()}
         pool: list[JSONDict] | None
         with self.lock:
             if names == ["all"]:
@@ -204,7 +205,9 @@ class RedditState:
                 unknown = [n for n in names if n not in self.known]
                 # Strict: one unknown name fails the whole multireddit (old Reddit did the same).
                 pool = None if unknown or not names else [c for n in set(names) for c in self.by_sub.get(n, [])]
-            anchors = dict(self.by_id)
+            # Only the paging anchors the request names, not a copy of every comment.
+            wanted = [f[3:] for f in (query.get("after"), query.get("before")) if f and f.startswith("t1_")]
+            anchors = {cid: self.by_id[cid] for cid in wanted if cid in self.by_id}
         if pool is None:
             if self.unknown_subreddit == "redirect":
                 # What reddit.com does for a name that never existed: 302 to search.
@@ -212,7 +215,6 @@ class RedditState:
                                        **DEFAULT_RATELIMIT_HEADERS})
             return NOT_FOUND
         pool.sort(key=sort_key, reverse=True)
-        query = {k: v[-1] for k, v in parse_qs(split.query).items()}
         return Reply(200, build_listing(pool, query, anchors), DEFAULT_RATELIMIT_HEADERS)
 
 
