@@ -197,14 +197,8 @@ class RedditState:
         if fault is not None:
             return Reply(fault.status, fault.body, fault.headers)
         query = {k: v[-1] for k, v in parse_qs(split.query).items()}
-        pool: list[JSONDict] | None
         with self.lock:
-            if names == ["all"]:
-                pool = [c for sub in self.by_sub.values() for c in sub]
-            else:
-                unknown = [n for n in names if n not in self.known]
-                # Strict: one unknown name fails the whole multireddit (old Reddit did the same).
-                pool = None if unknown or not names else [c for n in set(names) for c in self.by_sub.get(n, [])]
+            pool = self._pool(names)
             # Only the paging anchors the request names, not a copy of every comment.
             wanted = [f[3:] for f in (query.get("after"), query.get("before")) if f and f.startswith("t1_")]
             anchors = {cid: self.by_id[cid] for cid in wanted if cid in self.by_id}
@@ -216,6 +210,26 @@ class RedditState:
             return NOT_FOUND
         pool.sort(key=sort_key, reverse=True)
         return Reply(200, build_listing(pool, query, anchors), DEFAULT_RATELIMIT_HEADERS)
+
+    def pool(self, names: list[str]) -> list[JSONDict] | None:
+        """The comments a listing of ``names`` (lower-cased; ``["all"]``: every one) serves, newest first.
+
+        None when a name is not a known subreddit (or there is none).
+        """
+        with self.lock:
+            pool = self._pool(names)
+        if pool is not None:
+            pool.sort(key=sort_key, reverse=True)
+        return pool
+
+    def _pool(self, names: list[str]) -> list[JSONDict] | None:
+        """:meth:`pool` unsorted; the caller holds ``self.lock``."""
+        if names == ["all"]:
+            return [c for sub in self.by_sub.values() for c in sub]
+        # Strict: one unknown name fails the whole multireddit (old Reddit did the same).
+        if not names or any(n not in self.known for n in names):
+            return None
+        return [c for n in set(names) for c in self.by_sub.get(n, [])]
 
 
     def info(self, target: str, authorization: str) -> Reply | None:

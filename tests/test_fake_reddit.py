@@ -121,6 +121,13 @@ def test_praw_comment_objects_have_fields(server: FakeRedditServer) -> None:
     assert comment.body.startswith("synthetic comment")
 
 
+def test_comments_serves_what_the_listings_serve(server: FakeRedditServer) -> None:
+    server.add_subreddit("EmptySub")
+    assert [c["id"] for c in server.comments()] == newest_first_ids(BIG + OTHER)
+    assert [c["id"] for c in server.comments("OtherSub")] == newest_first_ids(OTHER)
+    assert server.comments("emptysub") == [] and server.comments("nosuchsub") == []
+
+
 def test_praw_r_all_multi_and_case_insensitive(server: FakeRedditServer) -> None:
     reddit = make_reddit(server)
     expected = newest_first_ids(BIG + OTHER)
