@@ -148,15 +148,12 @@ class EndpointClassifier:
             raise ValueError(f"a request budget of {self.budget_s} s cannot hold one {self.attempt_s} s attempt")
 
     def classify(self, texts: Sequence[str]) -> ClassifyResult:
-        """Classify one request's worth of texts, isolating inputs the model rejects."""
-        result = self._classify(texts, self.clock())
-        if len(texts) > 1 and all(isinstance(p, str) for p in result.predictions):
-            # Every input "rejected" is not bad input: the Hugging Face container
-            # answers 400 for its own faults too (e.g. a model that failed to load).
-            first = str(result.predictions[0]).removeprefix(REFUSED)
-            raise ClassifierError(f"endpoint {self.endpoint_name} rejected all {len(texts)} inputs "
-                                  f"(an endpoint fault, not bad input): {first}")
-        return result
+        """Classify one request's worth of texts, isolating inputs the model rejects.
+
+        Of two or more texts at least one gets a Prediction: a split whose every text is
+        refused raises ClassifierError in ``_classify`` (an endpoint fault, not bad input).
+        """
+        return self._classify(texts, self.clock())
 
     def _classify(self, texts: Sequence[str], started: float) -> ClassifyResult:
         if not texts:
@@ -174,8 +171,10 @@ class EndpointClassifier:
             both = left.predictions + right.predictions
             if all(isinstance(p, str) for p in both):
                 # Both halves refused, down to single texts: a container failing on
-                # everything, not bad input. Stop here rather than bisect every other
-                # branch of the request (a 256-text request would cost ~500 calls).
+                # everything, not bad input (the Hugging Face container answers 400 for
+                # its own faults too, e.g. a model that failed to load). Stop here rather
+                # than bisect every other branch of the request (a 256-text request would
+                # cost ~500 calls).
                 first = str(both[0]).removeprefix(REFUSED)
                 raise ClassifierError(f"endpoint {self.endpoint_name} rejected all {len(texts)} inputs of a "
                                       f"split (an endpoint fault, not bad input): {first}") from exc

@@ -31,10 +31,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib import reviews, schema
 from chalicelib.errors import StorageError
 from chalicelib.models import StoredRef
-from chalicelib.repository import _from_ddb, _to_ddb
+from chalicelib.repository import _from_ddb, _to_ddb, call, get_item
 from chalicelib.retry import Backoff
 from chalicelib.sweep import Deletion, StoredPage, SweepCursor
-from chalicelib.transactions import CHANGED, add_counters, retry_reason, token_of
+from chalicelib.transactions import CHANGED, add_counters, retry_reason, token_of, unchanged_since_read
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -97,7 +97,7 @@ class DeletionStore:
                                 "passes": cursor.passes, "updated_at": int(self._clock())}
         if cursor.after:
             item["after"] = cursor.after
-        self._call(self._client.put_item, TableName=self._table, Item=_to_ddb(item))
+        call(self._client.put_item, TableName=self._table, Item=_to_ddb(item))
 
     def stored_page(self, cursor: SweepCursor, limit: int) -> StoredPage:
         """Up to ``limit`` stored comments after ``cursor``, oldest first (Query on the indexes, no Scan)."""
@@ -116,7 +116,7 @@ class DeletionStore:
             params["ExpressionAttributeNames"]["#t"] = schema.SORT_ATTRIBUTE
             if after:
                 params["ExclusiveStartKey"] = _to_ddb(after)
-            response = self._call(self._client.query, **params)
+            response = call(self._client.query, **params)
             for raw in response.get("Items", []):
                 ref = ref_of(_from_ddb(raw))
                 if ref is not None:
@@ -185,14 +185,7 @@ class DeletionStore:
         expires = schema.expiry(now, self._retention_days)
         if expires is not None:
             tombstone[schema.TTL_ATTRIBUTE] = expires
-        names = {"#k": schema.KIND_ATTRIBUTE, "#l": "label", "#v": schema.VERDICT_ATTRIBUTE}
-        values: dict[str, Any] = {":kind": {"S": schema.KIND_COMMENT}, ":label": {"S": ref.label}}
-        condition = "#k = :kind AND #l = :label AND "
-        if ref.verdict is None:
-            condition += "attribute_not_exists(#v)"
-        else:
-            condition += "#v = :v"
-            values[":v"] = {"S": ref.verdict}
+        condition, names, values = unchanged_since_read(ref.label, ref.verdict)
         actions: list[Any] = [{"Put": {
             "TableName": self._table, "Item": _to_ddb(tombstone), "ConditionExpression": condition,
             "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
@@ -209,13 +202,5 @@ class DeletionStore:
     # -- helpers -----------------------------------------------------------------------------------
 
     def _get(self, key: str) -> dict[str, Any] | None:
-        response = self._call(self._client.get_item, TableName=self._table, ConsistentRead=True,
-                              Key={schema.PARTITION_KEY: {"S": key}})
-        item = response.get("Item")
-        return _from_ddb(item) if item else None
-
-    def _call(self, method: Callable[..., Any], **kwargs: Any) -> Any:
-        try:
-            return method(**kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            raise StorageError(f"dynamodb {getattr(method, '__name__', 'call')} failed: {exc}") from exc
+        # Strongly consistent: a deletion's condition is built from what this read returns.
+        return get_item(self._client, self._table, key, consistent=True)

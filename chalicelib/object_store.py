@@ -37,39 +37,33 @@ class ObjectStore:
             raise StorageError(f"cannot read s3://{bucket}/{key}: {exc}") from exc
 
     def list_objects(self, bucket: str, prefix: str, start_after: str = "") -> Iterator[RawObject]:
-        """Every object under ``prefix`` whose key sorts after ``start_after``.
+        """Every object under ``prefix`` whose key sorts after ``start_after``."""
+        extra = {"StartAfter": start_after} if start_after else {}
+        for page in self._pages(bucket, prefix, **extra):
+            for entry in page.get("Contents", []):
+                yield RawObject(bucket, entry["Key"], entry["LastModified"].timestamp())
+
+    def subprefixes(self, bucket: str, prefix: str) -> list[str]:
+        """The "folders" right under ``prefix`` (ListObjectsV2 with a delimiter, every page)."""
+        return [p["Prefix"] for page in self._pages(bucket, prefix, Delimiter="/")
+                for p in page.get("CommonPrefixes", [])]
+
+    def _pages(self, bucket: str, prefix: str, **extra: str) -> Iterator[Any]:
+        """Every ListObjectsV2 answer for ``prefix``.
 
         ListObjectsV2 answers at most 1,000 keys a call, in key order; the rest
         comes with NextContinuationToken while IsTruncated is true.
         """
-        params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
-        if start_after:
-            params["StartAfter"] = start_after
+        params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, **extra}
         while True:
             try:
                 page = self._client.list_objects_v2(**params)
             except (ClientError, BotoCoreError) as exc:
                 raise StorageError(f"cannot list s3://{bucket}/{prefix}: {exc}") from exc
-            for entry in page.get("Contents", []):
-                yield RawObject(bucket, entry["Key"], entry["LastModified"].timestamp())
+            yield page
             token = page.get("NextContinuationToken")
             if not page.get("IsTruncated") or not token:
                 return
-            params["ContinuationToken"] = token
-
-    def subprefixes(self, bucket: str, prefix: str) -> list[str]:
-        """The "folders" right under ``prefix`` (ListObjectsV2 with a delimiter, every page)."""
-        params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/"}
-        found: list[str] = []
-        while True:
-            try:
-                page = self._client.list_objects_v2(**params)
-            except (ClientError, BotoCoreError) as exc:
-                raise StorageError(f"cannot list s3://{bucket}/{prefix}: {exc}") from exc
-            found += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
-            token = page.get("NextContinuationToken")
-            if not page.get("IsTruncated") or not token:
-                return found
             params["ContinuationToken"] = token
 
     def quarantine(self, bucket: str, source_key: str, rejected: Sequence[Rejected]) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import hate_rate, schema
+from chalicelib import hate_rate, schema, transactions
 from chalicelib.errors import PartialWriteError, StorageError
 from chalicelib.feed import ShardedReader
 from chalicelib.models import Attempts, Checkpoint, CommentQuery, LabeledComment, Page
@@ -153,22 +153,13 @@ class CommentRepository:
         for start in range(0, len(keys), TRANSACTION_ITEMS):
             actions: list[Any] = []
             for key in keys[start : start + TRANSACTION_ITEMS]:
-                counts = per_key[key]
-                labels = sorted(counts)
-                values = {f":n{i}": {"N": str(counts[label])} for i, label in enumerate(labels)}
-                names = {f"#l{i}": label for i, label in enumerate(labels)}
-                expression = "ADD " + ", ".join(f"#l{i} :n{i}" for i in range(len(labels)))
+                action = transactions.add_counters(self._table, key, per_key[key])
                 if key in expires:
-                    names["#ttl"] = schema.TTL_ATTRIBUTE
-                    values[":ttl"] = {"N": str(expires[key])}
-                    expression += " SET #ttl = if_not_exists(#ttl, :ttl)"
-                actions.append({"Update": {
-                    "TableName": self._table,
-                    "Key": {schema.PARTITION_KEY: {"S": key}},
-                    "UpdateExpression": expression,
-                    "ExpressionAttributeNames": names,
-                    "ExpressionAttributeValues": values,
-                }})
+                    update = action["Update"]
+                    update["UpdateExpression"] += " SET #ttl = if_not_exists(#ttl, :ttl)"
+                    update["ExpressionAttributeNames"]["#ttl"] = schema.TTL_ATTRIBUTE
+                    update["ExpressionAttributeValues"][":ttl"] = {"N": str(expires[key])}
+                actions.append(action)
             token = hashlib.sha256(f"{start}|{ids}".encode()).hexdigest()[:36]
             self._transact(actions, token)
 
@@ -397,15 +388,23 @@ class CommentRepository:
         return [str(i[schema.PARTITION_KEY]) for i in chunk if str(i[schema.PARTITION_KEY]) not in left]
 
     def _get(self, key: str, consistent: bool = False) -> dict[str, Any] | None:
-        response = self._call(
-            self._client.get_item, TableName=self._table,
-            Key={schema.PARTITION_KEY: {"S": key}}, ConsistentRead=consistent,
-        )
-        item = response.get("Item")
-        return _from_ddb(item) if item else None
+        return get_item(self._client, self._table, key, consistent)
 
     def _call(self, method: Callable[..., Any], **kwargs: Any) -> Any:
-        try:
-            return method(**kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            raise StorageError(f"dynamodb {getattr(method, '__name__', 'call')} failed: {exc}") from exc
+        return call(method, **kwargs)
+
+
+def call(method: Callable[..., Any], **kwargs: Any) -> Any:
+    """``method(**kwargs)`` with the client's errors as StorageError naming the operation."""
+    try:
+        return method(**kwargs)
+    except (ClientError, BotoCoreError) as exc:
+        raise StorageError(f"dynamodb {getattr(method, '__name__', 'call')} failed: {exc}") from exc
+
+
+def get_item(client: DynamoDBClient, table: str, key: str, consistent: bool = False) -> dict[str, Any] | None:
+    """The item with partition key ``key`` (plain values), or None."""
+    response = call(client.get_item, TableName=table, Key={schema.PARTITION_KEY: {"S": key}},
+                    ConsistentRead=consistent)
+    item = response.get("Item")
+    return _from_ddb(item) if item else None

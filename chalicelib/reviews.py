@@ -30,7 +30,7 @@ from chalicelib import schema
 from chalicelib.errors import BodyTooLarge, StorageError, ValidationError
 from chalicelib.repository import _from_ddb, public
 from chalicelib.retry import Backoff
-from chalicelib.transactions import add_counters, retry_reason, token_of
+from chalicelib.transactions import add_counters, retry_reason, token_of, unchanged_since_read
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -197,10 +197,9 @@ class ReviewStore:
         """The transaction for this review, and the item as it will be once it commits."""
         label, model, old = str(item["label"]), item.get("model"), item.get(schema.VERDICT_ATTRIBUTE)
         now = round(self._clock(), 3)
-        names = {"#k": schema.KIND_ATTRIBUTE, "#l": "label", "#v": schema.VERDICT_ATTRIBUTE,
-                 "#at": schema.REVIEWED_AT_ATTRIBUTE}
-        values: dict[str, Any] = {":kind": {"S": schema.KIND_COMMENT}, ":label": {"S": label},
-                                  ":v": {"S": request.verdict}, ":at": {"N": str(now)}}
+        condition, names, values = unchanged_since_read(label, str(old) if old is not None else None)
+        names["#at"] = schema.REVIEWED_AT_ATTRIBUTE
+        values.update({":v": {"S": request.verdict}, ":at": {"N": str(now)}})
         sets = ["#v = :v", "#at = :at"]
         removes: list[str] = []
         updated = dict(item)
@@ -220,12 +219,6 @@ class ReviewStore:
             names[f"#q{i}"] = attribute
             removes.append(f"#q{i}")
             updated.pop(attribute, None)
-        condition = "#k = :kind AND #l = :label AND "
-        if old is None:
-            condition += "attribute_not_exists(#v)"
-        else:
-            condition += "#v = :old"
-            values[":old"] = {"S": str(old)}
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         actions: list[Any] = [{"Update": {
             "TableName": self._table,

@@ -45,6 +45,23 @@ def add_counters(table: str, key: str, delta: Mapping[str, int]) -> dict[str, An
     }}
 
 
+def unchanged_since_read(label: str, verdict: str | None) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """Condition that the item is still the comment read: a comment, with ``label`` and ``verdict``.
+
+    (ConditionExpression, names, values); the names are ``#k``, ``#l``, ``#v`` (the verdict
+    attribute), the values ``:kind``, ``:label`` and, with a verdict, ``:old``.
+    """
+    names = {"#k": schema.KIND_ATTRIBUTE, "#l": "label", "#v": schema.VERDICT_ATTRIBUTE}
+    values: dict[str, Any] = {":kind": {"S": schema.KIND_COMMENT}, ":label": {"S": label}}
+    condition = "#k = :kind AND #l = :label AND "
+    if verdict is None:
+        condition += "attribute_not_exists(#v)"
+    else:
+        condition += "#v = :old"
+        values[":old"] = {"S": verdict}
+    return condition, names, values
+
+
 def retry_reason(exc: ClientError, what: str, also_transient: frozenset[str] = frozenset()) -> str:
     """CHANGED, another reason to try again, or StorageError when trying again cannot help."""
     error = exc.response.get("Error", {})

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Mapping, MutableMapping, Sequence
 from pathlib import Path
 
-from devtools.runstate import DEFAULT_STACK, LOCAL, RunError, check_ports, current_stack
+from devtools.runstate import DEFAULT_STACK, LOCAL, RunError, StackMissing, check_ports, current_stack, read_stack
 
 REPO = Path(__file__).resolve().parents[1]
 CHALICE_DIR = REPO / ".chalice"
@@ -94,7 +94,12 @@ def offline_stack(stack: Path | None, root: Path = LOCAL) -> dict[str, str]:
         if stack is None:
             raise PreflightError("no offline stack is running: start `make run` in another terminal first")
     try:
-        info = json.loads(stack.read_text())
+        info = read_stack(stack)
+    except StackMissing as exc:
+        raise PreflightError(f"{exc} (is `make run` up?)") from exc
+    except RunError as exc:
+        raise PreflightError(str(exc)) from exc
+    try:
         return {
             "AWS_ENDPOINT_URL": str(info["aws_endpoint_url"]),
             "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": str(info["sagemaker_runtime_endpoint_url"]),
@@ -104,9 +109,7 @@ def offline_stack(stack: Path | None, root: Path = LOCAL) -> dict[str, str]:
             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         }
-    except FileNotFoundError as exc:
-        raise PreflightError(f"stack file not found: {stack} (is `make run` up?)") from exc
-    except (OSError, ValueError, KeyError, AttributeError) as exc:
+    except KeyError as exc:
         raise PreflightError(f"cannot read stack file {stack}: {exc}") from exc
 
 

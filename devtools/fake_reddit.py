@@ -54,7 +54,6 @@ from devtools.reddit_replay import (
     load_replay_dir,
     load_sample,
     normalize_comment,
-    sort_key,
 )
 
 # Fixed name so `python -m devtools.fake_reddit` logs under the same logger as imports do.
@@ -227,12 +226,7 @@ class FakeRedditServer:
 
     def comments(self, subreddit: str = "all") -> list[JSONDict]:
         """The served comments of ``subreddit`` (or all), newest first."""
-        with self._store.lock:
-            if subreddit.lower() == "all":
-                pool = [c for sub in self._store.by_sub.values() for c in sub]
-            else:
-                pool = list(self._store.by_sub.get(subreddit.lower(), []))
-        return sorted(pool, key=sort_key, reverse=True)
+        return self._store.pool([subreddit.lower()]) or []
 
     def delete_comments(self, ids: Iterable[str], marker: str = "[deleted]") -> None:
         """Report ``ids`` as deleted on Reddit (``/api/info``); listings keep the recorded comment."""

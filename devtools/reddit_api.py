@@ -188,23 +188,20 @@ class RedditState:
         parts = split.path.removesuffix(".json").rstrip("/").split("/")
         if len(parts) != 4 or parts[0] != "" or parts[1] != "r" or parts[3] != "comments" or not parts[2]:
             return NOT_FOUND
-        if not authorization.lower().startswith("bearer ") or not authorization[7:].strip():
-            return Reply(401, {"message": "Unauthorized", "error": 401},
-                         {"www-authenticate": 'Bearer realm="reddit", error="invalid_token"'})
+        refused = unauthorized(authorization)
+        if refused is not None:
+            return refused
         spec = parts[2]
         names = [n.lower() for n in spec.split("+") if n]
         fault = self.take_fault([spec.lower(), *names, ANY_SUBREDDIT_FAULT])
         if fault is not None:
             return Reply(fault.status, fault.body, fault.headers)
-        pool: list[JSONDict] | None
+        query = {k: v[-1] for k, v in parse_qs(split.query).items()}
         with self.lock:
-            if names == ["all"]:
-                pool = [c for sub in self.by_sub.values() for c in sub]
-            else:
-                unknown = [n for n in names if n not in self.known]
-                # Strict: one unknown name fails the whole multireddit (old Reddit did the same).
-                pool = None if unknown or not names else [c for n in set(names) for c in self.by_sub.get(n, [])]
-            anchors = dict(self.by_id)
+            pool = self._pool(names)
+            # Only the paging anchors the request names, not a copy of every comment.
+            wanted = [f[3:] for f in (query.get("after"), query.get("before")) if f and f.startswith("t1_")]
+            anchors = {cid: self.by_id[cid] for cid in wanted if cid in self.by_id}
         if pool is None:
             if self.unknown_subreddit == "redirect":
                 # What reddit.com does for a name that never existed: 302 to search.
@@ -212,8 +209,27 @@ class RedditState:
                                        **DEFAULT_RATELIMIT_HEADERS})
             return NOT_FOUND
         pool.sort(key=sort_key, reverse=True)
-        query = {k: v[-1] for k, v in parse_qs(split.query).items()}
         return Reply(200, build_listing(pool, query, anchors), DEFAULT_RATELIMIT_HEADERS)
+
+    def pool(self, names: list[str]) -> list[JSONDict] | None:
+        """The comments a listing of ``names`` (lower-cased; ``["all"]``: every one) serves, newest first.
+
+        None when a name is not a known subreddit (or there is none).
+        """
+        with self.lock:
+            pool = self._pool(names)
+        if pool is not None:
+            pool.sort(key=sort_key, reverse=True)
+        return pool
+
+    def _pool(self, names: list[str]) -> list[JSONDict] | None:
+        """:meth:`pool` unsorted; the caller holds ``self.lock``."""
+        if names == ["all"]:
+            return [c for sub in self.by_sub.values() for c in sub]
+        # Strict: one unknown name fails the whole multireddit (old Reddit did the same).
+        if not names or any(n not in self.known for n in names):
+            return None
+        return [c for n in set(names) for c in self.by_sub.get(n, [])]
 
 
     def info(self, target: str, authorization: str) -> Reply | None:
@@ -226,9 +242,9 @@ class RedditState:
         split = urlsplit(target)
         if split.path.removesuffix(".json").rstrip("/") != INFO_PATH:
             return None
-        if not authorization.lower().startswith("bearer ") or not authorization[7:].strip():
-            return Reply(401, {"message": "Unauthorized", "error": 401},
-                         {"www-authenticate": 'Bearer realm="reddit", error="invalid_token"'})
+        refused = unauthorized(authorization)
+        if refused is not None:
+            return refused
         fault = self.take_fault([INFO_FAULT])
         if fault is not None:
             return Reply(fault.status, fault.body, fault.headers)
@@ -248,9 +264,21 @@ class RedditState:
                 if marker is not None:
                     data.update({"body": marker, "author": "[deleted]", "author_fullname": None})
                 children.append({"kind": "t1", "data": data})
-        listing = {"kind": "Listing", "data": {"after": None, "before": None, "dist": len(children),
-                                               "modhash": None, "geo_filter": "", "children": children}}
-        return Reply(200, listing, DEFAULT_RATELIMIT_HEADERS)
+        return Reply(200, listing_of(children), DEFAULT_RATELIMIT_HEADERS)
+
+
+def unauthorized(authorization: str) -> Reply | None:
+    """The 401 Reddit answers without a bearer token, or None when ``authorization`` carries one."""
+    if authorization.lower().startswith("bearer ") and authorization[7:].strip():
+        return None
+    return Reply(401, {"message": "Unauthorized", "error": 401},
+                 {"www-authenticate": 'Bearer realm="reddit", error="invalid_token"'})
+
+
+def listing_of(children: list[JSONDict], after: str | None = None, before: str | None = None) -> JSONDict:
+    """Reddit's Listing envelope around ``children`` (``{"kind": "t1", "data": ...}`` each)."""
+    return {"kind": "Listing", "data": {"after": after, "before": before, "dist": len(children),
+                                        "modhash": None, "geo_filter": "", "children": children}}
 
 
 def _parse_limit(raw: str | None) -> int:
@@ -298,14 +326,4 @@ def build_listing(pool: list[JSONDict], query: Mapping[str, str], anchors: Mappi
             after_name = page[-1]["name"]
         if after_key is not None and page:
             before_name = page[0]["name"]
-    return {
-        "kind": "Listing",
-        "data": {
-            "after": after_name,
-            "before": before_name,
-            "dist": len(page),
-            "modhash": None,
-            "geo_filter": "",
-            "children": [{"kind": "t1", "data": copy.deepcopy(c)} for c in page],
-        },
-    }
+    return listing_of([{"kind": "t1", "data": copy.deepcopy(c)} for c in page], after_name, before_name)

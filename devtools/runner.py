@@ -54,7 +54,8 @@ def wait_http(url: str, seconds: float = 60.0, proc: subprocess.Popen[bytes] | N
               procs: Processes | None = None) -> None:
     """Until ``url`` answers anything at all (any HTTP status counts as up).
 
-    With ``procs``, a child that exits meanwhile raises ChildDied with its name and log.
+    With ``procs``, a child that exits meanwhile raises ChildDied with its name and log;
+    ``proc`` is for a process started outside a Processes (bench's simulated endpoint).
     """
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -150,11 +151,11 @@ def start_backends(procs: Processes, model_args: Sequence[str] = (), moto_port: 
     moto_port, model_port = moto_port or free_port(), model_port or free_port()
     aws = aws_environment(moto_port, model_port)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **aws}
-    moto = procs.start("moto", [py, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)], env)
-    model = procs.start("model-server", [py, "-m", "devtools.model_server", "--port", str(model_port),
-                                            *model_args], env)
-    wait_http(f"http://127.0.0.1:{moto_port}/moto-api/", proc=moto, procs=procs)
-    wait_http(f"http://127.0.0.1:{model_port}/ping", proc=model, procs=procs)
+    procs.start("moto", [py, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)], env)
+    procs.start("model-server", [py, "-m", "devtools.model_server", "--port", str(model_port),
+                                 *model_args], env)
+    wait_http(f"http://127.0.0.1:{moto_port}/moto-api/", procs=procs)
+    wait_http(f"http://127.0.0.1:{model_port}/ping", procs=procs)
     return aws, env
 
 
@@ -227,9 +228,9 @@ class Runner:
             replay += ["--replay", str(folder)]
         if self.args.deleted:
             replay += ["--deleted", str(self.args.deleted)]
-        reddit = self.procs.start(
+        self.procs.start(
             "fake-reddit", [py, "-m", "devtools.fake_reddit", "--port", str(reddit_port), *replay], env)
-        wait_http(f"http://127.0.0.1:{reddit_port}/api/v1/access_token", proc=reddit, procs=self.procs)
+        wait_http(f"http://127.0.0.1:{reddit_port}/api/v1/access_token", procs=self.procs)
         self._report_replay_warnings()
 
         say("provisioning the emulated stack with deploy_model.py ...")
@@ -251,11 +252,11 @@ class Runner:
         self._connect_notifications(stage_env)
 
         say(f"serving the REST API with chalice local on 127.0.0.1:{self.args.port} ...")
-        api = self.procs.start("chalice-local", [
+        self.procs.start("chalice-local", [
             str(Path(py).with_name("chalice")), "local", "--stage", STAGE, "--host", "127.0.0.1",
             "--port", str(self.args.port), "--no-autoreload"], {**env, **overrides})
         api_url = f"http://127.0.0.1:{self.args.port}"
-        wait_http(f"{api_url}/stats", proc=api, procs=self.procs)
+        wait_http(f"{api_url}/stats", procs=self.procs)
 
         import app as app_module  # noqa: PLC0415 - only after the environment is set
 

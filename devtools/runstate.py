@@ -259,18 +259,30 @@ class Target:
     env: dict[str, str] = field(default_factory=dict)  # variables to set before building clients
 
 
+class StackMissing(RunError):
+    """The stack file does not exist (no `make run` wrote it, or it ended)."""
+
+
+def read_stack(path: Path) -> dict[str, Any]:
+    """The JSON object a run wrote to its stack file; StackMissing or RunError naming the file."""
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise StackMissing(f"stack file not found: {path}") from exc
+    except (OSError, ValueError) as exc:
+        raise RunError(f"cannot read stack file {path}: {exc}") from exc
+    if not isinstance(info, dict):
+        raise RunError(f"cannot read stack file {path}: not a JSON object")
+    return info
+
+
 def stack_target(path: Path, table: str | None, env: Mapping[str, str]) -> Target:
     """The offline stack described by ``path``: its moto endpoint, region and (unless given) table.
 
     Raises RunError naming the file when it is missing, unreadable or incomplete.
     """
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise RunError(f"stack file not found: {path}") from exc
-    except (OSError, ValueError) as exc:
-        raise RunError(f"cannot read stack file {path}: {exc}") from exc
-    if not isinstance(info, dict) or not (table or info.get("table")) or not info.get("aws_endpoint_url"):
+    info = read_stack(path)
+    if not (table or info.get("table")) or not info.get("aws_endpoint_url"):
         raise RunError(f"stack file {path} lacks 'table' or 'aws_endpoint_url'")
     extra = {"AWS_ENDPOINT_URL": str(info["aws_endpoint_url"])}
     if not env.get("AWS_ACCESS_KEY_ID"):

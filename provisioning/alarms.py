@@ -172,10 +172,10 @@ def _topic_exists(ctx: Context) -> bool:
     return ctx.describe(lambda: _sns(ctx).get_topic_attributes(TopicArn=topic_arn(ctx))) is not None
 
 
-def _apply_topic(ctx: Context, email: str | None) -> list[Outcome]:
+def _apply_topic(ctx: Context, email: str | None, exists: bool) -> list[Outcome]:
+    """The topic (``exists``: whether it does now) and ``email``'s subscription."""
     sns, arn, name = _sns(ctx), topic_arn(ctx), topic_name(ctx)
     outcomes: list[Outcome] = []
-    exists = _topic_exists(ctx)
     if not exists:
         if not ctx.dry_run:
             created = sns.create_topic(Name=name, Tags=ctx.tags())["TopicArn"]
@@ -214,9 +214,10 @@ def apply(ctx: Context) -> list[Outcome]:
     """The topic (with ``alert_email``'s subscription) and every alarm; alarms of subreddits no longer
     configured are deleted. Without ``alert_email`` and without a topic there is nothing to do."""
     email = ctx.options.alert_email
-    if email is None and not _topic_exists(ctx):
+    exists = _topic_exists(ctx)
+    if email is None and not exists:
         return []
-    outcomes = _apply_topic(ctx, email)
+    outcomes = _apply_topic(ctx, email, exists)
     cloudwatch, topic = _cloudwatch(ctx), topic_arn(ctx)
     existing = _existing(ctx)
     tags: Any = ctx.tags()

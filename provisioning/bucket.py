@@ -78,29 +78,20 @@ def drift(ctx: Context) -> list[str]:
     """The settings of an existing bucket that differ from the wanted ones."""
     bucket = ctx.names.bucket
     found = []
-    try:
-        block = ctx.s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
-        if not all(block.get(k) for k in PUBLIC_ACCESS_BLOCK):
-            found.append("public access block")
-    except ClientError as exc:
-        if error_code(exc) != "NoSuchPublicAccessBlockConfiguration":
-            raise
+    block = ctx.describe(lambda: ctx.s3.get_public_access_block(Bucket=bucket),
+                         {"NoSuchPublicAccessBlockConfiguration"})
+    settings = (block or {}).get("PublicAccessBlockConfiguration", {})
+    if not all(settings.get(k) for k in PUBLIC_ACCESS_BLOCK):
         found.append("public access block")
-    try:
-        rules = ctx.s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
-        algorithms = {r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules}
-        if not algorithms & {"AES256", "aws:kms", "aws:kms:dsse"}:
-            found.append("encryption")
-    except ClientError as exc:
-        if error_code(exc) != "ServerSideEncryptionConfigurationNotFoundError":
-            raise
+    encryption = ctx.describe(lambda: ctx.s3.get_bucket_encryption(Bucket=bucket),
+                              {"ServerSideEncryptionConfigurationNotFoundError"})
+    rules = (encryption or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
+    algorithms = {r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules}
+    if not algorithms & {"AES256", "aws:kms", "aws:kms:dsse"}:
         found.append("encryption")
-    try:
-        current = ctx.s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
-    except ClientError as exc:
-        if error_code(exc) != "NoSuchLifecycleConfiguration":
-            raise
-        current = []
+    lifecycle = ctx.describe(lambda: ctx.s3.get_bucket_lifecycle_configuration(Bucket=bucket),
+                             {"NoSuchLifecycleConfiguration"})
+    current = (lifecycle or {}).get("Rules", [])
     wanted = sorted(_rule_key(r) for r in lifecycle_rules(ctx.options.retention_days))
     if sorted(_rule_key(cast(Mapping[str, Any], r)) for r in current) != wanted:
         found.append("lifecycle")

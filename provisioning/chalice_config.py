@@ -180,7 +180,7 @@ def apply(ctx: Context, chalice_config: ChaliceConfig) -> list[Outcome]:
     chalice_config.apply(opts.stage, environment_variables(ctx.names, opts), files,
                          powertools_layer_arn(opts.region, opts.powertools_layer_version), concurrency.reserved)
     outcomes.append(write(ctx, "Chalice config", opts.config_path, chalice_config.render()))
-    ctx.out(f"  {'Lambda concurrency':<22} {concurrency.describe()}")
+    ctx.note("Lambda concurrency", concurrency.describe())
     return outcomes
 
 

@@ -6,7 +6,7 @@ import enum
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -342,9 +342,12 @@ class Context:
         """Remember and print one resource's outcome (the drift, if any, goes in ``detail``)."""
         outcome = Outcome(kind, name, status, detail)
         self.outcomes.append(outcome)
-        line = f"  {kind:<22} {name:<46} {status.describe(self.dry_run)}"
-        self.out(line + (f" ({detail})" if detail else ""))
+        self.note(kind, f"{name:<46} {status.describe(self.dry_run)}" + (f" ({detail})" if detail else ""))
         return outcome
+
+    def note(self, kind: str, text: str) -> None:
+        """Print one line in the column of ``kind`` that :meth:`record` uses, without an outcome."""
+        self.out(f"  {kind:<22} {text}")
 
     def drift(self, kind: str, name: str, drift: Sequence[str], update: Callable[[], Any]) -> Outcome:
         """UNCHANGED without drift; otherwise run ``update`` (unless dry run) and report what differed."""
@@ -369,12 +372,16 @@ class Context:
     # -- reading, waiting, retrying -----------------------------------------
 
     @staticmethod
-    def describe(call: Callable[[], Any]) -> dict[str, Any] | None:
-        """``call()``'s answer, or None when the resource does not exist."""
+    def describe(call: Callable[[], Any], missing: Collection[str] = ()) -> dict[str, Any] | None:
+        """``call()``'s answer, or None when the resource does not exist.
+
+        ``missing``: the error codes that mean "absent" for this call (S3 has one per bucket
+        setting); without it, whatever :func:`is_not_found` recognises.
+        """
         try:
             return cast(dict[str, Any], call())
         except ClientError as exc:
-            if is_not_found(exc):
+            if (error_code(exc) in missing) if missing else is_not_found(exc):
                 return None
             raise
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from .common import APP_NAME, Context, Options, error_code, is_not_found
+from .common import APP_NAME, Context, Options, error_code
 
 #: "You can reserve up to the Unreserved account concurrency value that is shown, minus 100
 #: for functions that don't have reserved concurrency" (Lambda guide, reserved concurrency).
@@ -57,13 +57,8 @@ def decide(wanted: Mapping[str, int], limit: int, unreserved: int, ours: int) ->
 
 def _current(ctx: Context, function: str) -> int:
     name = f"{APP_NAME}-{ctx.options.stage}-{function}"
-    try:
-        answer = ctx.lambda_.get_function_concurrency(FunctionName=name)
-    except ClientError as exc:
-        if is_not_found(exc):  # not deployed yet
-            return 0
-        raise
-    return int(answer.get("ReservedConcurrentExecutions") or 0)
+    answer = ctx.describe(lambda: ctx.lambda_.get_function_concurrency(FunctionName=name))
+    return int((answer or {}).get("ReservedConcurrentExecutions") or 0)  # None: not deployed yet
 
 
 def choose(ctx: Context) -> Choice:

@@ -100,6 +100,12 @@ def lambda_policies(names: Names) -> dict[str, dict[str, Any]]:
     indexes = [f"{table}/index/{index}" for index in schema.INDEXES]
     raw = f"{names.bucket_arn}/{schema.DEFAULT_RAW_PREFIX}*"
     quarantine = f"{names.bucket_arn}/{schema.DEFAULT_QUARANTINE_PREFIX}*"
+    # What the processor of raw objects needs, shared by classify (S3 events) and reconcile.
+    read_raw = statement("ReadRaw", ["s3:GetObject"], [raw])
+    process = [statement("WriteQuarantine", ["s3:PutObject"], [quarantine]),
+               statement("Invoke", ["sagemaker:InvokeEndpoint"], [names.endpoint_arn])]
+    process_table = ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem",
+                     "dynamodb:PutItem", "dynamodb:UpdateItem"]
     statements: dict[str, list[dict[str, Any]]] = {
         "ingest": [
             statement("RedditSecret", ["secretsmanager:GetSecretValue"], [names.secret_arn(names.reddit_secret)]),
@@ -113,24 +119,12 @@ def lambda_policies(names: Names) -> dict[str, dict[str, Any]]:
             ),
         ],
         "classify": [
-            statement("ReadRaw", ["s3:GetObject"], [raw]),
+            read_raw,
             # Without ListBucket S3 answers 403 instead of 404 for an object that
             # is already gone, and the classifier could not tell "skip" from "retry".
             statement("FindRaw", ["s3:ListBucket"], [names.bucket_arn]),
-            statement("WriteQuarantine", ["s3:PutObject"], [quarantine]),
-            statement("Invoke", ["sagemaker:InvokeEndpoint"], [names.endpoint_arn]),
-            statement(
-                "Table",
-                [
-                    "dynamodb:BatchGetItem",
-                    "dynamodb:BatchWriteItem",
-                    "dynamodb:DeleteItem",
-                    "dynamodb:GetItem",
-                    "dynamodb:PutItem",
-                    "dynamodb:UpdateItem",
-                ],
-                [table],
-            ),
+            *process,
+            statement("Table", sorted([*process_table, "dynamodb:GetItem"]), [table]),
         ],
         # The scheduled reconciler (chalicelib/reconciler.py) runs objects through the same
         # processor as classify, so it needs the same object, endpoint and table rights,
@@ -138,20 +132,9 @@ def lambda_policies(names: Names) -> dict[str, dict[str, Any]]:
         "reconcile": [
             {**statement("ListRaw", ["s3:ListBucket"], [names.bucket_arn]),
              "Condition": {"StringLike": {"s3:prefix": [f"{schema.DEFAULT_RAW_PREFIX}*"]}}},
-            statement("ReadRaw", ["s3:GetObject"], [raw]),
-            statement("WriteQuarantine", ["s3:PutObject"], [quarantine]),
-            statement("Invoke", ["sagemaker:InvokeEndpoint"], [names.endpoint_arn]),
-            statement(
-                "Table",
-                [
-                    "dynamodb:BatchGetItem",
-                    "dynamodb:BatchWriteItem",
-                    "dynamodb:DeleteItem",
-                    "dynamodb:PutItem",
-                    "dynamodb:UpdateItem",
-                ],
-                [table],
-            ),
+            read_raw,
+            *process,
+            statement("Table", process_table, [table]),
         ],
         "sweep": [
             statement("RedditSecret", ["secretsmanager:GetSecretValue"], [names.secret_arn(names.reddit_secret)]),

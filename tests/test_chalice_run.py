@@ -109,3 +109,12 @@ def test_api_on_a_busy_port_says_which(tmp_path: Path) -> None:
                               cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"api: port {port} (chalice local) is already in use; choose another with PORT=N"
+
+
+def test_an_unreadable_stack_file_is_a_preflight_error_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(PreflightError, match=r"stack file not found: .*gone\.json \(is `make run` up\?\)"):
+        chalice_run.offline_stack(tmp_path / "gone.json")
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({"aws_endpoint_url": "http://127.0.0.1:5000"}))
+    with pytest.raises(PreflightError, match=r"cannot read stack file .*broken\.json: 'sagemaker_runtime"):
+        chalice_run.offline_stack(broken)

@@ -23,6 +23,7 @@ from devtools.fake_reddit import (
     load_sample,
     normalize_comment,
 )
+from devtools.reddit_api import unauthorized
 
 BASE_TS = 1_796_000_000  # late Nov 2026
 SECRET = "s3cr3t-client-secret"
@@ -120,6 +121,13 @@ def test_praw_comment_objects_have_fields(server: FakeRedditServer) -> None:
     assert comment.body.startswith("synthetic comment")
 
 
+def test_comments_serves_what_the_listings_serve(server: FakeRedditServer) -> None:
+    server.add_subreddit("EmptySub")
+    assert [c["id"] for c in server.comments()] == newest_first_ids(BIG + OTHER)
+    assert [c["id"] for c in server.comments("OtherSub")] == newest_first_ids(OTHER)
+    assert server.comments("emptysub") == [] and server.comments("nosuchsub") == []
+
+
 def test_praw_r_all_multi_and_case_insensitive(server: FakeRedditServer) -> None:
     reddit = make_reddit(server)
     expected = newest_first_ids(BIG + OTHER)
@@ -173,6 +181,15 @@ def test_token_endpoint_and_ratelimit_headers(server: FakeRedditServer) -> None:
     assert "x-ratelimit-used" in listing.headers and "x-ratelimit-reset" in listing.headers
     no_auth = requests.get(server.url + "/r/othersub/comments", timeout=5)
     assert no_auth.status_code == 401
+
+
+@pytest.mark.parametrize(("authorization", "refused"), [
+    ("bearer abc", False), ("Bearer abc", False), ("", True), ("bearer   ", True), ("Basic abc", True)])
+def test_only_a_bearer_token_gets_past_the_check(authorization: str, refused: bool) -> None:
+    reply = unauthorized(authorization)
+    assert (reply is not None) is refused
+    if reply is not None:
+        assert reply.status == 401 and "invalid_token" in reply.headers["www-authenticate"]
 
 
 @pytest.mark.parametrize("path", ["/r/othersub/comments", "/r/othersub/comments/", "/r/othersub/comments.json"])

@@ -162,6 +162,19 @@ def test_listing_starts_at_the_lookback_hour_and_follows_continuation_tokens(aws
     assert len(keys) == 1001 and keys[-1] == "raw/2026/12/01/09/last"
 
 
+def test_subprefixes_follow_continuation_tokens_too(aws: None) -> None:
+    client = boto3.client("s3", region_name="us-east-1")
+    stub = Stubber(client)
+    stub.add_response("list_objects_v2", {"IsTruncated": True, "NextContinuationToken": "t1",
+                                          "CommonPrefixes": [{"Prefix": "raw/a/"}]},
+                      {"Bucket": BUCKET, "Prefix": "raw/", "Delimiter": "/"})
+    stub.add_response("list_objects_v2", {"IsTruncated": False, "CommonPrefixes": [{"Prefix": "raw/b/"}]},
+                      {"Bucket": BUCKET, "Prefix": "raw/", "Delimiter": "/", "ContinuationToken": "t1"})
+    with stub:
+        assert ObjectStore(client, "quarantine/").subprefixes(BUCKET, "raw/") == ["raw/a/", "raw/b/"]
+        stub.assert_no_pending_responses()
+
+
 def test_only_the_lookback_hours_are_listed_whatever_folder_holds_the_time_path(services: Services) -> None:
     hour = time.strftime("%Y/%m/%d/%H", time.gmtime())
     put(f"raw/{hour}/firehose-object", 0, 1)

@@ -151,3 +151,18 @@ def test_between_cycles_a_dying_child_stops_the_run_at_once(tmp_path: Path) -> N
             runner.watchful_sleep(30)  # raises long before the 30 s are over
     finally:
         runner.procs.stop()
+
+
+def test_read_stack_names_the_file_and_what_is_wrong_with_it(tmp_path: Path) -> None:
+    stack = tmp_path / "stack.json"
+    with pytest.raises(runstate.StackMissing, match=r"stack file not found: .*stack\.json"):
+        runstate.read_stack(stack)
+    stack.write_text("{not json")
+    with pytest.raises(RunError, match=r"cannot read stack file .*stack\.json") as bad:
+        runstate.read_stack(stack)
+    assert not isinstance(bad.value, runstate.StackMissing)
+    stack.write_text("[1, 2]")
+    with pytest.raises(RunError, match="not a JSON object"):
+        runstate.read_stack(stack)
+    stack.write_text(json.dumps({"aws_endpoint_url": "http://127.0.0.1:5000"}))
+    assert runstate.read_stack(stack) == {"aws_endpoint_url": "http://127.0.0.1:5000"}

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import StorageError
-from chalicelib.transactions import CHANGED, add_counters, retry_reason, token_of
+from chalicelib.transactions import CHANGED, add_counters, retry_reason, token_of, unchanged_since_read
+from tests.conftest import create_table
 
 
 def cancelled(*reasons: str) -> ClientError:
@@ -51,3 +53,30 @@ def test_the_token_follows_the_actions() -> None:
     assert token_of(a) == token_of([add_counters("t", "k", {"hate": 1})])
     assert token_of(a) != token_of([add_counters("t", "k", {"hate": 2})])
     assert len(token_of(a)) == 36
+
+
+@pytest.mark.parametrize(("stored", "verdict", "holds"), [
+    ({"label": "hate"}, None, True),
+    ({"label": "hate", "verdict": "hate"}, "hate", True),
+    ({"label": "hate", "verdict": "nothate"}, "hate", False),  # another review came first
+    ({"label": "hate", "verdict": "hate"}, None, False),
+    ({"label": "nothate"}, None, False),  # relabelled since the read
+    ({"label": "hate", "kind": "tombstone"}, None, False),
+])
+def test_unchanged_since_read_holds_only_for_the_comment_read(
+        aws: None, stored: dict[str, str], verdict: str | None, holds: bool) -> None:
+    create_table("t")
+    client = boto3.client("dynamodb")
+    item = {"comment_id": "c1", "kind": "comment", **stored}
+    client.put_item(TableName="t", Item={k: {"S": v} for k, v in item.items()})
+    condition, names, values = unchanged_since_read("hate", verdict)
+    try:
+        client.update_item(TableName="t", Key={"comment_id": {"S": "c1"}}, UpdateExpression="SET #x = :x",
+                           ConditionExpression=condition, ExpressionAttributeNames={**names, "#x": "x"},
+                           ExpressionAttributeValues={**values, ":x": {"S": "written"}})
+    except ClientError as exc:
+        assert exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+        written = False
+    else:
+        written = True
+    assert written is holds

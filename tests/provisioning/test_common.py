@@ -44,6 +44,21 @@ def test_not_found_recognises_every_service_spelling() -> None:
     assert not is_not_found(client_error("AccessDenied"))
 
 
+def test_describe_answers_none_only_for_the_codes_that_mean_absent() -> None:
+    def raising(code: str) -> object:
+        def call() -> object:
+            raise client_error(code)
+        return call
+
+    assert Context.describe(lambda: {"a": 1}) == {"a": 1}
+    assert Context.describe(raising("NoSuchEntity")) is None
+    assert Context.describe(raising("NoSuchLifecycleConfiguration"), {"NoSuchLifecycleConfiguration"}) is None
+    with pytest.raises(ClientError):  # not one of this call's "absent" codes
+        Context.describe(raising("NoSuchBucket"), {"NoSuchLifecycleConfiguration"})
+    with pytest.raises(ClientError):
+        Context.describe(raising("AccessDenied"))
+
+
 def test_iam_documents_are_decoded_from_url_encoded_json() -> None:
     assert as_json("%7B%22a%22%3A%201%7D") == {"a": 1}
     assert as_json({"a": 1}) == {"a": 1}
@@ -54,6 +69,12 @@ def test_record_prints_one_aligned_line(ctx: Context, lines: list[str]) -> None:
     outcome = ctx.record("S3 bucket", "b", Status.UPDATED, "encryption")
     assert ctx.outcomes == [outcome]
     assert lines == [f"  {'S3 bucket':<22} {'b':<46} updated (encryption)"]
+
+
+def test_note_prints_in_the_kind_column_without_an_outcome(ctx: Context, lines: list[str]) -> None:
+    ctx.note("Lambda concurrency", "none reserved")
+    assert ctx.outcomes == []
+    assert lines == [f"  {'Lambda concurrency':<22} none reserved"]
 
 
 def test_drift_updates_only_when_something_differs(aws: None, tmp_path: Path) -> None:
