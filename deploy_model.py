@@ -31,7 +31,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import config as cfg
-from provisioning import stack
+from provisioning import autoscaling, stack
 from provisioning.common import (
     DEFAULT_MODEL_ID,
     DEFAULT_PREFIX,
@@ -48,6 +48,7 @@ from provisioning.common import (
     RedditCredentials,
 )
 from provisioning.credentials import credentials_hint
+from provisioning.table import BILLING_MODES
 
 # --------------------------------------------------------------------------
 # Command line
@@ -186,6 +187,18 @@ def build_parser() -> argparse.ArgumentParser:
     add("--buffer-mb", default=5, type=_int_in(1, 128), help="Firehose buffer size")
     add("--max-comments-per-run", default=1000, type=_int_in(1, 100_000), help="ingest cap per run")
     add("--batch-size", default=256, type=_int_in(1, cfg.MAX_BATCH_SIZE), help="comments per endpoint call")
+    add("--billing", choices=list(BILLING_MODES),
+        help="DynamoDB billing; provisioned adds auto scaling at "
+             f"{autoscaling.TARGET_UTILISATION_PERCENT:g} %% target utilisation on the table and every index "
+             "(default: keep the table's current mode; on-demand for a new table)")
+    capacity = _int_in(1, autoscaling.CAPACITY_LIMIT)
+    for kind in (autoscaling.READ, autoscaling.WRITE):
+        add(f"--min-{kind}-capacity", type=capacity,
+            help=f"with provisioned billing: minimum {kind} units per table and index (default: keep the registered "
+                 f"value; {autoscaling.DEFAULT_MIN_CAPACITY} for a new target)")
+        add(f"--max-{kind}-capacity", type=capacity,
+            help=f"with provisioned billing: maximum {kind} units per table and index (default: keep the registered "
+                 f"value; {autoscaling.DEFAULT_MAX_CAPACITY} for a new target)")
     add(
         "--role-arn",
         type=_matching(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+", "IAM role ARN"),
@@ -240,6 +253,14 @@ def parse_options(argv: Sequence[str] | None, environ: Mapping[str, str] | None 
     if silent_s > (86_400 if args.schedule_minutes < 60 else 604_800):
         parser.error(f"--alert-silent-periods x --schedule-minutes is {silent_s // 60} min; CloudWatch allows "
                      f"{'1 day' if args.schedule_minutes < 60 else '7 days'} for that schedule")
+    capacities = {f"--{b}-{k}-capacity": getattr(args, f"{b}_{k}_capacity")
+                  for k in (autoscaling.READ, autoscaling.WRITE) for b in ("min", "max")}
+    if args.billing == "on-demand" and any(v is not None for v in capacities.values()):
+        parser.error("the --min/--max-*-capacity options apply with --billing provisioned only")
+    for kind in (autoscaling.READ, autoscaling.WRITE):
+        low, high = capacities[f"--min-{kind}-capacity"], capacities[f"--max-{kind}-capacity"]
+        if low is not None and high is not None and low > high:
+            parser.error(f"--min-{kind}-capacity {low} is above --max-{kind}-capacity {high}")
     if args.api_key and args.teardown:
         parser.error("--api-key and --teardown exclude each other (--teardown removes the key too)")
     return Options(
@@ -279,6 +300,11 @@ def parse_options(argv: Sequence[str] | None, environ: Mapping[str, str] | None 
         alert_min_volume=args.alert_min_volume,
         alert_baseline_hours=args.alert_baseline_hours,
         alert_silent_periods=args.alert_silent_periods,
+        billing=args.billing,
+        min_read_capacity=args.min_read_capacity,
+        max_read_capacity=args.max_read_capacity,
+        min_write_capacity=args.min_write_capacity,
+        max_write_capacity=args.max_write_capacity,
     )
 
 

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from provisioning.autoscaling import TARGET_UTILISATION_PERCENT
+
 #: us-east-1 list prices in USD, as published on the AWS pricing pages (looked up November 2026;
 #: DynamoDB on-demand after the November 2024 price cut). No free tier, no savings plans.
 PRICES: dict[str, float] = {
@@ -69,9 +71,10 @@ LATENCY_MS: dict[str, float] = {
 #: Assumption: share of comments the model labels hate (the issue's ~5 %); those are written to
 #: the sparse hate and review-queue indexes as well.
 HATE_SHARE = 0.05
-#: Provisioned billing with auto scaling: capacity tracks the load at this utilisation target
-#: (Application Auto Scaling's default 70 %), so each used unit is paid 1/0.7 times.
-PROVISIONED_TARGET_UTILISATION = 0.7
+#: Provisioned billing with auto scaling: capacity tracks the load at the utilisation target that
+#: `deploy_model.py --billing provisioned` sets (Application Auto Scaling's default 70 %), so each
+#: used unit is paid 1/0.7 times.
+PROVISIONED_TARGET_UTILISATION = TARGET_UTILISATION_PERCENT / 100
 #: The original loop's table had a key only (its API scanned): one write per comment.
 SEED_GSIS = 0
 

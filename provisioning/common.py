@@ -127,6 +127,13 @@ class Options:
     alert_min_volume: int = 100
     alert_baseline_hours: int = 24
     alert_silent_periods: int = 3
+    #: "on-demand" or "provisioned"; None keeps the table's current mode (on-demand for a new table).
+    billing: str | None = None
+    #: Auto-scaling bounds per target on provisioned billing; None keeps what is registered.
+    min_read_capacity: int | None = None
+    max_read_capacity: int | None = None
+    min_write_capacity: int | None = None
+    max_write_capacity: int | None = None
 
     @property
     def policy_dir(self) -> Path:

@@ -42,16 +42,6 @@ class MigrationReport:
     backfilled: int = 0
     kept_obsolete: list[str] = field(default_factory=list)
 
-    def summary(self) -> str:
-        parts = [f"created index {i}" for i in self.created]
-        if self.backfilled:
-            parts.append(f"backfilled {self.backfilled} items")
-        parts += [f"deleted index {i}" for i in self.deleted]
-        if self.kept_obsolete:
-            parts.append(f"kept {', '.join(self.kept_obsolete)} for the code deployed now "
-                         "(run deploy_model.py again after chalice deploy)")
-        return "; ".join(parts)
-
 
 def _key_schema(index: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [(k["AttributeName"], k["KeyType"]) for k in index["KeySchema"]]
@@ -89,11 +79,20 @@ def migrate(
     definition: Mapping[str, Any],
     wait_ready: Callable[[], None],
     say: Callable[[str], None] = lambda _m: None,
+    *,
+    table: Mapping[str, Any] | None = None,
 ) -> MigrationReport:
-    """Bring table ``name`` to ``definition``'s indexes in place; see the module docstring."""
+    """Bring table ``name`` to ``definition``'s indexes in place; see the module docstring.
+
+    ``table`` is the caller's DescribeTable answer, read again only when not given.
+    ``definition`` must match the table's billing mode: on a provisioned table each index
+    carries its ProvisionedThroughput, which UpdateTable requires when it creates an index there
+    (the backfill and the live writes share that index's write capacity).
+    """
     from boto3.dynamodb.types import TypeDeserializer, TypeSerializer  # noqa: PLC0415
 
-    table = dynamodb.describe_table(TableName=name)["Table"]
+    if table is None:
+        table = dynamodb.describe_table(TableName=name)["Table"]
     create, delete = plan(table, definition)
     report = MigrationReport()
     indexes = {i["IndexName"]: i for i in definition["GlobalSecondaryIndexes"]}
