@@ -337,6 +337,9 @@ def test_partial_reddit_credentials_are_rejected(session: boto3.Session, calls: 
     ["--alert-baseline-hours", "1"], ["--alert-baseline-hours", "169"], ["--alert-silent-periods", "0"],
     # CloudWatch: Period x EvaluationPeriods at most one day when the period is under an hour.
     ["--alert-silent-periods", "289"], ["--alert-silent-periods", "100", "--schedule-minutes", "15"],
+    ["--billing", "monthly"], ["--billing", "on-demand", "--min-read-capacity", "5"],
+    ["--min-write-capacity", "10", "--max-write-capacity", "5"], ["--max-read-capacity", "0"],
+    ["--min-read-capacity", "40001"],
 ])
 def test_invalid_values_exit_2_before_any_call(args: list[str], session: boto3.Session, calls: CallLog,
                                                cfg_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -551,3 +554,37 @@ def test_alert_flags_create_the_alarms_write_the_baseline_and_teardown_removes_t
     assert run(session, cfg_path, "--teardown", "--force") == 0
     assert client("cloudwatch").describe_alarms()["MetricAlarms"] == []
     assert client("sns").list_topics()["Topics"] == []
+
+
+def test_provisioned_billing_deploys_reruns_unchanged_and_tears_down(session: boto3.Session, calls: CallLog,
+                                                                     cfg_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(session, cfg_path, "--billing", "provisioned") == 0
+    assert re.search(r"DynamoDB auto scaling +reddit-hate-dev-comments +created", capsys.readouterr().out)
+    assert client("dynamodb").describe_table(TableName=TABLE)["Table"]["BillingModeSummary"]["BillingMode"] == (
+        "PROVISIONED")
+    calls.clear()
+    assert run(session, cfg_path) == 0  # without --billing the table stays provisioned
+    out = capsys.readouterr().out
+    assert calls.writes == [] and "nothing changed" in out
+    assert re.search(r"DynamoDB auto scaling +reddit-hate-dev-comments +exists, unchanged", out)
+    assert run(session, cfg_path, "--teardown", "--force") == 0
+    assert re.search(r"DynamoDB auto scaling +reddit-hate-dev-comments +deleted", capsys.readouterr().out)
+    scaling = client("application-autoscaling")
+    assert scaling.describe_scalable_targets(ServiceNamespace="dynamodb")["ScalableTargets"] == []
+
+
+def test_an_auto_scaling_refusal_is_one_line_without_traceback(session: boto3.Session, cfg_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    # What Application Auto Scaling answers a principal without iam:CreateServiceLinkedRole (moto never does).
+    def refuse(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        return AWSResponse("https://application-autoscaling", 400, HTTPHeaders(), None), {
+            "Error": {"Code": "AccessDeniedException",
+                      "Message": "Caller does not have permissions to create a Service Linked Role"},
+            "ResponseMetadata": {"HTTPStatusCode": 400}}
+
+    session.events.register("before-call.application-auto-scaling.RegisterScalableTarget", refuse)  # type: ignore[arg-type]
+    assert run(session, cfg_path, "--billing", "provisioned") == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("error: Application Auto Scaling") and "iam:CreateServiceLinkedRole" in err
