@@ -155,13 +155,15 @@ def _policy_ok(policy: dict[str, Any] | None, kind: str) -> bool:
     return float(config.get("TargetValue", -1)) == TARGET_UTILISATION_PERCENT and metric == _METRIC[kind]
 
 
-def apply(ctx: Context, table: str, indexes: Sequence[str], *, known_indexes: Iterable[str] = ()) -> Outcome:
+def apply(ctx: Context, table: str, indexes: Sequence[str], *, known_indexes: Iterable[str] = (),
+          present: dict[tuple[str, str], Target] | None = None) -> Outcome:
     """Register the targets and policies of ``table`` and ``indexes``; deregister those of other indexes.
 
     ``known_indexes`` are further index names whose leftover targets (an index deleted since)
-    are deregistered.
+    are deregistered; ``present`` is what :func:`registered` answered for all of them, if read already.
     """
-    present = registered(ctx, table, {*indexes, *known_indexes})
+    if present is None:
+        present = registered(ctx, table, {*indexes, *known_indexes})
     targets = wanted(ctx, table, indexes, present)
     policies = _policies(ctx, table) if present else {}
     stale = [t for k, t in present.items() if k not in {t.key for t in targets}]

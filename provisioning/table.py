@@ -130,13 +130,16 @@ def _known_indexes(table: Mapping[str, Any] | None) -> list[str]:
     return list(dict.fromkeys([*present, *schema.INDEXES, *schema.OBSOLETE_INDEXES]))
 
 
-def _switch(ctx: Context, table: Mapping[str, Any], mode: str, indexes: Sequence[str]) -> None:
-    """One UpdateTable to ``mode``; to provisioned it carries the table's and every index's throughput."""
+def _switch(ctx: Context, table: Mapping[str, Any], mode: str, indexes: Sequence[str],
+            registered: dict[tuple[str, str], autoscaling.Target] | None = None) -> None:
+    """One UpdateTable to ``mode``; to provisioned it carries the table's and every index's throughput.
+
+    ``registered``: the table's scalable targets (kept from an earlier provisioned period, if any).
+    """
     name = ctx.names.table
     params: dict[str, Any] = {"TableName": name, "BillingMode": mode}
     if mode == PROVISIONED:
-        present = autoscaling.registered(ctx, name, indexes)  # kept from an earlier provisioned period, if any
-        targets = autoscaling.wanted(ctx, name, indexes, present)
+        targets = autoscaling.wanted(ctx, name, indexes, registered)
         params["ProvisionedThroughput"] = autoscaling.initial_throughput(targets, autoscaling.resource_id(name))
         params["GlobalSecondaryIndexUpdates"] = [
             {"Update": {"IndexName": i, "ProvisionedThroughput": autoscaling.initial_throughput(
@@ -156,7 +159,7 @@ def _switch_refused(name: str, table: Mapping[str, Any], mode: str, exc: ClientE
         last = table.get("BillingModeSummary", {}).get("LastUpdateToPayPerRequestDateTime")
         since = f"; its last switch to on-demand was at {last}" if last else ""
         return (f"{line} (DynamoDB limits how often a table may switch to on-demand{since}; see {SWITCHING_DOCS}). "
-                "Nothing was changed: run again later, or pass --billing provisioned to stay provisioned")
+                "Nothing was changed: run again later, or run without --billing on-demand to stay provisioned")
     return line
 
 
@@ -187,8 +190,10 @@ def apply(ctx: Context) -> list[Outcome]:
         raise DeployError(f"table {name} exists with key {key}; delete it or use another --prefix")
     current = billing_mode(table)
     present = [i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])]
+    registered = None
     if mode == PROVISIONED:
-        autoscaling.wanted(ctx, name, present)  # refuses min > max before any change
+        registered = autoscaling.registered(ctx, name, _known_indexes(table))
+        autoscaling.wanted(ctx, name, present, registered)  # refuses min > max before any change
     drift: list[str] = []
     create, obsolete = migration.plan(table, table_definition(name))  # refuses what cannot change in place
     drift += [f"index {i}" for i in create] + [f"obsolete index {i}" for i in obsolete]
@@ -221,7 +226,7 @@ def apply(ctx: Context) -> list[Outcome]:
                                        say=lambda m: ctx.out(f"  ... {m}"), table=table)
             indexes = [i for i in indexes if i not in report.deleted]
         if current == ON_DEMAND and mode == PROVISIONED:
-            _switch(ctx, table, PROVISIONED, indexes)  # last: it names every index the table now has
+            _switch(ctx, table, PROVISIONED, indexes, registered)  # last: it names every index there is now
         if not ttl_ok:
             _enable_ttl(ctx)
         if not pitr_ok:
@@ -229,7 +234,8 @@ def apply(ctx: Context) -> list[Outcome]:
 
     outcomes = [ctx.drift(KIND, name, drift, update)]
     if mode == PROVISIONED:
-        outcomes.append(autoscaling.apply(ctx, name, indexes, known_indexes=_known_indexes(table)))
+        outcomes.append(autoscaling.apply(ctx, name, indexes, known_indexes=_known_indexes(table),
+                                          present=registered))
     elif current == PROVISIONED:
         # DynamoDB keeps the auto-scaling settings of a table switched by API; nothing should scale it now.
         scaling = autoscaling.delete(ctx, name, _known_indexes(table), quiet_if_absent=True)
@@ -240,9 +246,12 @@ def apply(ctx: Context) -> list[Outcome]:
 def delete(ctx: Context) -> list[Outcome]:
     name = ctx.names.table
     table = describe(ctx)
-    # Deregister first (that deletes the policies too); quiet when there is nothing, as on on-demand.
-    scaling = autoscaling.delete(ctx, name, _known_indexes(table), quiet_if_absent=True)
-    outcomes = [scaling] if scaling else []
     if table is None:
-        return [*outcomes, ctx.record(KIND, name, Status.ABSENT)]
+        return [ctx.record(KIND, name, Status.ABSENT)]
+    outcomes = []
+    if billing_mode(table) == PROVISIONED:
+        # Deregister first (that deletes the policies too). An on-demand table has no targets
+        # (a switch to on-demand removes them), so its teardown needs no auto-scaling permission.
+        scaling = autoscaling.delete(ctx, name, _known_indexes(table), quiet_if_absent=True)
+        outcomes += [scaling] if scaling else []
     return [*outcomes, ctx.deleted(KIND, name, lambda: ctx.dynamodb.delete_table(TableName=name))]

@@ -119,6 +119,9 @@ def test_on_demand_makes_no_auto_scaling_call(aws: None, tmp_path: Path) -> None
     assert table.billing_mode(describe()) == "PAY_PER_REQUEST"
     assert not [op for op in created + calls.ops if op.startswith("application-auto-scaling.")]
     assert calls.ops == ["dynamodb.DescribeTable", "dynamodb.DescribeTimeToLive"]  # described once, as before
+    # Its teardown needs no auto-scaling permission either.
+    assert [o.kind for o in table.delete(ctx)] == [table.KIND]
+    assert not [op for op in calls.ops if op.startswith("application-auto-scaling.")]
 
 
 def test_switch_to_provisioned_names_every_index_then_back_removes_auto_scaling(aws: None, tmp_path: Path) -> None:
