@@ -145,6 +145,32 @@ def services(settings: config.Settings, endpoint: FakeEndpoint) -> Services:
     return Services(settings, AwsClients(overrides={"sagemaker-runtime": endpoint}), NO_WAIT)
 
 
+@pytest.fixture
+def client(services: Services) -> Iterator[Any]:
+    """chalice.test's Client over the app wired to ``services`` (the emulated stack)."""
+    from chalice.test import Client  # noqa: PLC0415
+
+    import app as app_module  # noqa: PLC0415 - the app only for the tests that use it
+
+    # chalice.test's fake Lambda context has 3 s in all: keep no reserve.
+    services.processor.reserve_ms = 0
+    app_module.set_services(services)
+    with Client(app_module.app) as c:
+        yield c
+    app_module.set_services(None)
+
+
+def base36(n: int) -> str:
+    """A Reddit-style id: ``n`` in base 36."""
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
+
+
 def comment_doc(i: int, subreddit: str = "testsub", body: str | None = None, created: float | None = None
                 ) -> dict[str, Any]:
     cid = f"c{i:05d}"

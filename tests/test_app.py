@@ -15,16 +15,6 @@ from chalicelib.factory import Services
 from tests.conftest import comment_doc, create_table, ndjson, s3_event
 
 
-@pytest.fixture
-def client(services: Services) -> Any:
-    # chalice.test's fake Lambda context has 3 s in all: keep no reserve.
-    services.processor.reserve_ms = 0
-    app_module.set_services(services)
-    with Client(app_module.app) as c:
-        yield c
-    app_module.set_services(None)
-
-
 def put(key: str, docs: list[dict[str, Any]]) -> None:
     boto3.client("s3").put_object(Bucket="test-bucket", Key=key, Body=ndjson(docs))
 

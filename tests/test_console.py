@@ -7,19 +7,8 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-from chalice.test import Client
 
-import app as app_module
 from chalicelib import console, queries
-from chalicelib.factory import Services
-
-
-@pytest.fixture
-def client(services: Services) -> Any:
-    app_module.set_services(services)
-    with Client(app_module.app) as c:
-        yield c
-    app_module.set_services(None)
 
 
 class Tags(HTMLParser):

@@ -24,6 +24,7 @@ from devtools.fake_reddit import (
     normalize_comment,
 )
 from devtools.reddit_api import unauthorized
+from tests.conftest import base36
 
 BASE_TS = 1_796_000_000  # late Nov 2026
 SECRET = "s3cr3t-client-secret"
@@ -37,21 +38,11 @@ def _shared_data_dir() -> Path:
 CASSETTES = _shared_data_dir() / "reddit-cassettes"
 
 
-def _b36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-        if n == 0:
-            return out
-
-
 def make_comments(sub: str, n: int, *, first_id: int, start_ts: int = BASE_TS) -> list[dict[str, Any]]:
     """Synthetic comments; pairs share created_utc so the id tie-break matters."""
     return [
         {
-            "id": _b36(first_id + i),
+            "id": base36(first_id + i),
             "subreddit": sub,
             "created_utc": float(start_ts + (i // 2) * 10),
             "body": f"synthetic comment {i}",
@@ -354,7 +345,7 @@ def test_loader_warns_on_bad_files_and_keeps_good_ones(tmp_path: Path, caplog: p
     assert "not valid JSON" in next(w for w in data.warnings if "a_not_json" in w)
     assert "not UTF-8" in next(w for w in data.warnings if "b_latin1" in w)
     assert not any("ignored.txt" in w or "f_good" in w or "g_good" in w for w in data.warnings)
-    assert sorted(c["id"] for c in data.comments) == sorted([*(c["id"] for c in good), _b36(2000)])
+    assert sorted(c["id"] for c in data.comments) == sorted([*(c["id"] for c in good), base36(2000)])
     assert data.duplicates == 1
     assert data.per_file[str(tmp_path / "g_good_cassette.json")] == 3
     assert "replies" in data.comments[3]  # original dicts are kept whole

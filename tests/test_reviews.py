@@ -8,9 +8,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
-from chalice.test import Client
 
-import app as app_module
 from chalicelib import reviews, schema
 from chalicelib.errors import BodyTooLarge, StorageError, ValidationError
 from chalicelib.factory import Services
@@ -19,15 +17,6 @@ from chalicelib.reviews import ReviewRequest, ReviewStore
 from tests.conftest import REGION, comment_doc, ndjson, s3_event
 
 JSON = {"Content-Type": "application/json"}
-
-
-@pytest.fixture
-def client(services: Services) -> Any:
-    services.processor.reserve_ms = 0
-    app_module.set_services(services)
-    with Client(app_module.app) as c:
-        yield c
-    app_module.set_services(None)
 
 
 def store(client: Any, docs: list[dict[str, Any]], key: str = "raw/r.json") -> None:

@@ -120,14 +120,6 @@ def test_every_aws_stage_requires_authentication_and_only_local_stays_open(
 # -- 500 hygiene --------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def client(services: Services) -> Iterator[Client]:
-    app_module.set_services(services)
-    with Client(app_module.app) as c:
-        yield c
-    app_module.set_services(None)
-
-
 def assert_generic_500(response: Any, *secrets: str) -> None:
     assert response.status_code == 500
     body = response.body.decode()

@@ -19,7 +19,7 @@ from chalicelib.factory import Services
 from chalicelib.models import Comment, CommentQuery, LabeledComment, Prediction
 from chalicelib.repository import CommentRepository, to_item
 from chalicelib.retry import NO_WAIT, Backoff, Unlimited
-from tests.conftest import REGION, comment_doc, create_table, ndjson, s3_event
+from tests.conftest import REGION, base36, comment_doc, create_table, ndjson, s3_event
 
 BASE = 1_790_000_000
 
@@ -32,15 +32,6 @@ def labeled(i: int, subreddit: str = "testsub", created: float | None = None, la
                       permalink=f"/r/{subreddit}/comments/abc/_/{cid}/", link_id="t3_abc", parent_id="t3_abc",
                       ingested_at=BASE + 5000.0)
     return LabeledComment(comment, Prediction(label, score, "test/model"), BASE + 6000.0)
-
-
-def base36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while n:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-    return out
 
 
 @pytest.mark.parametrize("hate_share", [0.05, 0.6])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,15 @@ def alert_ctx(tmp_path: Path, lines: list[str] | None = None, **options: Any) ->
     options.setdefault("alert_email", "ops@example.org")
     options.setdefault("subreddits", "news,worldnews")
     return make_ctx(tmp_path, lines, **options)
+
+
+@contextlib.contextmanager
+def stubbed(ctx: Context) -> Iterator[tuple[Stubber, Stubber, Stubber]]:
+    """Stubbers on the SNS, CloudWatch and STS clients the context hands out."""
+    clients = {name: boto3.client(name, region_name=REGION) for name in ("sns", "cloudwatch", "sts")}
+    ctx._clients.update(clients)
+    with Stubber(clients["sns"]) as sns, Stubber(clients["cloudwatch"]) as cw, Stubber(clients["sts"]) as sts:
+        yield sns, cw, sts
 
 
 def described() -> dict[str, dict[str, Any]]:
@@ -153,11 +164,7 @@ def test_drift_ignores_dimension_order_and_empty_lists_aws_adds() -> None:
 def test_a_pending_subscription_is_neither_repeated_nor_removed(tmp_path: Path, aws_env: None) -> None:
     """moto confirms email subscriptions at once; AWS keeps them PendingConfirmation until clicked."""
     ctx = alert_ctx(tmp_path, subreddits="all")
-    sns = boto3.client("sns", region_name=REGION)
-    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
-    sts = boto3.client("sts", region_name=REGION)
-    ctx._clients.update(sns=sns, cloudwatch=cloudwatch, sts=sts)
-    with Stubber(sns) as sns_stub, Stubber(cloudwatch) as cw_stub, Stubber(sts) as sts_stub:
+    with stubbed(ctx) as (sns_stub, cw_stub, sts_stub):
         sts_stub.add_response("get_caller_identity", IDENTITY)
         sns_stub.add_response("get_topic_attributes", {"Attributes": {"TopicArn": TOPIC}}, {"TopicArn": TOPIC})
         sns_stub.add_response("list_subscriptions_by_topic", {"Subscriptions": [
@@ -178,11 +185,7 @@ def test_a_pending_subscription_is_neither_repeated_nor_removed(tmp_path: Path, 
 def test_an_alarm_quota_refusal_is_not_swallowed(tmp_path: Path, aws_env: None) -> None:
     """PutMetricAlarm answers LimitExceeded when the account's alarm quota is reached."""
     ctx = alert_ctx(tmp_path, subreddits="all")
-    sns = boto3.client("sns", region_name=REGION)
-    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
-    sts = boto3.client("sts", region_name=REGION)
-    ctx._clients.update(sns=sns, cloudwatch=cloudwatch, sts=sts)
-    with Stubber(sns) as sns_stub, Stubber(cloudwatch) as cw_stub, Stubber(sts) as sts_stub:
+    with stubbed(ctx) as (sns_stub, cw_stub, sts_stub):
         sts_stub.add_response("get_caller_identity", IDENTITY)
         sns_stub.add_client_error("get_topic_attributes", "NotFound", "Topic does not exist", 404)
         sns_stub.add_response("create_topic", {"TopicArn": TOPIC})
