@@ -227,7 +227,9 @@ class ObjectProcessor:
                 results = self._gather(upcoming)
                 upcoming = []
                 # A write that failed already stops the object here: no more inference is paid for.
-                self._settle(writes, stored, wait=stop.is_set())
+                failed = self._settle(writes, stored, wait=stop.is_set())
+                if failed:
+                    raise failed
                 if number_of_window + 1 < len(windows):
                     if deadline.remaining_ms() < self.reserve_ms:
                         self._keep(window, results, pending, suspects, answered)
@@ -258,7 +260,7 @@ class ObjectProcessor:
                 if isinstance(handle, Future):
                     handle.cancel()
             # Nothing is left in flight, and every write that happened is counted, however this ends.
-            failure = self._settle(writes, stored, wait=True, raise_=False)
+            failure = self._settle(writes, stored, wait=True)
             # Even when stopping early, every rejected record is in quarantine.
             # Labeled-but-unwritten comments are classified again by Lambda's retry.
             if rejected:
@@ -374,9 +376,9 @@ class ObjectProcessor:
         return WriteOutcome(list(chunk_), None)
 
     @staticmethod
-    def _settle(writes: list[Future[WriteOutcome]], stored: list[LabeledComment], *, wait: bool,
-                raise_: bool = True) -> Exception | None:
-        """Move finished write jobs' comments into ``stored``; raise (or return) the first failure.
+    def _settle(writes: list[Future[WriteOutcome]], stored: list[LabeledComment], *, wait: bool
+                ) -> Exception | None:
+        """Move finished write jobs' comments into ``stored``; returns the first failure.
 
         ``wait`` waits for every job; otherwise only the finished ones are taken.
         """
@@ -389,8 +391,6 @@ class ObjectProcessor:
                 first = outcome.error
             elif outcome.error is not None:
                 log.warning("another write failed too", extra={"error": str(outcome.error)})
-        if first is not None and raise_:
-            raise first
         return first
 
     def _done_ttl(self) -> int | None:
