@@ -109,10 +109,16 @@ class Workload:
     endpoint_bytes_in: int  # per 1,000 comments
     endpoint_bytes_out: int
     #: Small single-item writes per 1,000 comments besides the comments themselves
-    #: (counters, checkpoints, leases): 1 write unit each.
+    #: (checkpoints, leases): 1 write unit each.
     bookkeeping_writes: int = 0
-    #: Keys read per 1,000 comments to skip already stored ones (BatchGetItem, 0.5 unit each).
-    dedupe_keys: int = 0
+    #: Actions of TransactWriteItems per 1,000 comments (the label counters): each item of a
+    #: transaction costs 2 write units per KB, twice a standard write (read-write-operations.html).
+    transact_write_actions: int = 0
+    #: Keys read per 1,000 comments (GetItem, BatchGetItem), by consistency: each key costs one
+    #: read unit per 4 KB strongly consistent, half eventually consistent, found or not. The
+    #: already-stored check is strongly consistent, so it costs a full unit per comment.
+    consistent_read_keys: int = 0
+    eventual_read_keys: int = 0
     s3_objects: int = 1  # objects Firehose writes per 1,000 comments
 
 
@@ -126,9 +132,10 @@ def estimate(w: Workload, comments: int = 1000, ms_per_comment: float = ENDPOINT
     lambda_s = w.lambda_cpu_s * LAMBDA_CPU_SCALE * scale + waits_s + endpoint_s
     items = 1_000_000
     wru_per_item = sum(w.item_write_units) / len(w.item_write_units)
-    writes = items * wru_per_item + w.bookkeeping_writes * scale
-    # GetItem (checkpoints) is strongly consistent: 1 unit; BatchGetItem is eventually consistent.
-    reads = c.get("dynamodb.GetItem", 0) + 0.5 * w.dedupe_keys * scale
+    # Counter items stay far below 1 KB: 2 units per transactional action.
+    writes = items * wru_per_item + (w.bookkeeping_writes + 2 * w.transact_write_actions) * scale
+    # Keys read are comment and checkpoint items, all below 4 KB.
+    reads = (w.consistent_read_keys + 0.5 * w.eventual_read_keys) * scale
     firehose_gb = sum(math.ceil(b / 5120) * 5120 for b in w.firehose_record_bytes) / len(
         w.firehose_record_bytes) * items / 1024**3
     parts = {

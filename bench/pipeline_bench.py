@@ -53,12 +53,15 @@ class Run:
     seconds: Counter[str] = field(default_factory=Counter)
     wall_s: float = 0.0
     cpu_s: float = 0.0  # this process only: the Lambda's own work, not moto's or the model server's
+    #: Items the DynamoDB requests billed (CallCounter.units): transaction actions, read keys.
+    units: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
         return {"comments": self.comments, "calls": sum(self.calls.values()),
                 "by_operation": dict(sorted(self.calls.items())),
                 "seconds_by_operation": {k: round(v, 3) for k, v in sorted(self.seconds.items())},
-                "wall_s": round(self.wall_s, 3), "cpu_s": round(self.cpu_s, 3)}
+                "wall_s": round(self.wall_s, 3), "cpu_s": round(self.cpu_s, 3),
+                "dynamodb_units": dict(sorted(self.units.items()))}
 
 
 class Timer:
@@ -80,13 +83,14 @@ def _app(counter: CallCounter) -> Any:
 
 
 def _measure(counter: CallCounter, name: str, comments: int, work: Any) -> tuple[Run, Any]:
-    before = Counter(counter.seconds)
+    before, units_before = Counter(counter.seconds), Counter(counter.units)
     with counter.phase(name) as calls, Timer() as t:
         result = work()
-    seconds = Counter(counter.seconds)
+    seconds, units = Counter(counter.seconds), Counter(counter.units)
     seconds.subtract(before)
+    units.subtract(units_before)
     return Run(comments, Counter(calls), Counter({k: v for k, v in seconds.items() if v > 0}), t.wall_s,
-               t.cpu_s), result
+               t.cpu_s, Counter({k: v for k, v in units.items() if v > 0})), result
 
 
 def calls_per_1000(stack: Stack, n: int = 1000) -> tuple[dict[str, Run], dict[str, int]]:

@@ -102,13 +102,16 @@ def workloads(runs: Mapping[str, Any]) -> dict[str, Any]:
         return total
 
     pipe_calls, seed_calls = calls("ingest", "classify"), calls("seed_ingest", "seed_classify")
+    pipe_units = runs["ingest"].units + runs["classify"].units
     invokes = pipe_calls["sagemaker-runtime.InvokeEndpoint"]
     return {
         "pipeline": Workload(
             calls=pipe_calls, lambda_cpu_s=runs["ingest"].cpu_s + runs["classify"].cpu_s, lambda_invocations=2,
             item_write_units=pipeline_items, firehose_record_bytes=pipeline_records,
             endpoint_bytes_in=text_bytes + invokes * 60, endpoint_bytes_out=N_CALLS * answer + invokes * 2,
-            dedupe_keys=N_CALLS if pipe_calls["dynamodb.BatchGetItem"] else 0,
+            transact_write_actions=pipe_units["transact_write_actions"],
+            consistent_read_keys=pipe_units["consistent_read_keys"],
+            eventual_read_keys=pipe_units["eventual_read_keys"],
             bookkeeping_writes=sum(pipe_calls[k] for k in ("dynamodb.UpdateItem", "dynamodb.DeleteItem",
                                                             "dynamodb.PutItem"))),
         "seed": Workload(

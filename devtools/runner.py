@@ -151,7 +151,7 @@ def start_backends(procs: Processes, model_args: Sequence[str] = (), moto_port: 
     moto_port, model_port = moto_port or free_port(), model_port or free_port()
     aws = aws_environment(moto_port, model_port)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **aws}
-    procs.start("moto", [py, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)], env)
+    procs.start("moto", [py, "-m", "devtools.moto_server", "-H", "127.0.0.1", "-p", str(moto_port)], env)
     procs.start("model-server", [py, "-m", "devtools.model_server", "--port", str(model_port),
                                  *model_args], env)
     wait_http(f"http://127.0.0.1:{moto_port}/moto-api/", procs=procs)

@@ -50,6 +50,26 @@ def test_counter_attaches_to_one_client_only(aws: None) -> None:
     assert counter.calls == {"s3.CreateBucket": 1, "s3.ListBuckets": 1}
 
 
+def test_counter_tallies_what_dynamodb_bills_per_item(settings: config.Settings) -> None:
+    from chalicelib.models import Comment, LabeledComment, Prediction  # noqa: PLC0415
+    from chalicelib.repository import CommentRepository  # noqa: PLC0415
+
+    counter = CallCounter()
+    repo = CommentRepository(counter.session(region_name=REGION).client("dynamodb"), settings.table)
+    labeled = [LabeledComment(Comment(id=f"u{i}", fullname=f"t1_u{i}", subreddit=sub, author="a", body="b",
+                                      created_utc=1_790_000_000.0 + i, permalink="/p", link_id="t3_x",
+                                      parent_id="t3_x", ingested_at=0.0),
+                              Prediction("nothate", 0.9, "m"), 0.0)
+               for i, sub in enumerate(["one", "two", "two"])]
+    # Counters in one transaction: overall, one per subreddit, and the hour's "all" hate-rate series.
+    repo.add_counts(labeled)
+    repo.existing_ids(["u0", "u1", "missing"])  # strongly consistent: every key is a billed read
+    repo.counters(["stats#all"])  # eventually consistent
+
+    assert counter.calls["dynamodb.TransactWriteItems"] == 1
+    assert counter.units == {"transact_write_actions": 4, "consistent_read_keys": 3, "eventual_read_keys": 1}
+
+
 class RecordingRuntime:
     """Stands in for sagemaker-runtime: answers one prediction per request and keeps the payloads."""
 
@@ -116,6 +136,19 @@ def test_cost_model_charges_every_index_write_and_rounds_firehose_records() -> N
     assert plain["dynamodb_provisioned_usd"] == pytest.approx(1e6 / 3600 * 0.00065 / 0.7, rel=1e-3)
     # 1M records of 300 bytes are billed as 1M x 5 KB.
     assert plain["by_service_usd"]["firehose"] == pytest.approx(1_000_000 * 5120 / 1024**3 * 0.029, rel=1e-3)
+
+
+def test_cost_model_doubles_transaction_writes_and_charges_reads_by_consistency() -> None:
+    def workload(**units: int) -> Workload:
+        return Workload(calls={}, lambda_cpu_s=0.0, lambda_invocations=0, item_write_units=[1],
+                        firehose_record_bytes=[300], endpoint_bytes_in=0, endpoint_bytes_out=0, **units)
+
+    base = estimate(workload())
+    # Per 1,000 comments: 10 counter actions in transactions = 2 units each, per million x1000.
+    assert estimate(workload(transact_write_actions=10))["write_units"] == base["write_units"] + 20_000
+    assert estimate(workload(bookkeeping_writes=10))["write_units"] == base["write_units"] + 10_000
+    reads = estimate(workload(consistent_read_keys=1000, eventual_read_keys=1000))["read_units"]
+    assert reads == 1_000_000 + 500_000
 
 
 def test_item_write_units_follow_the_indexes_an_item_is_in() -> None:
