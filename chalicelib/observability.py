@@ -20,13 +20,22 @@ NAMESPACE = "RedditHateWatch"
 SERVICE = "reddit-hate-watch"
 
 
+def _flush(metrics: Metrics) -> None:
+    """Emit and forget. Powertools shares one metric set between instances and, with metrics
+    disabled (POWERTOOLS_METRICS_DISABLED, as make run and make bench set it), keeps it after a
+    flush: the next series would inherit this one's dimension and values, and a warm container's
+    set would only grow."""
+    metrics.flush_metrics()
+    metrics.clear_metrics()
+
+
 def record_ingest(reports: Sequence[IngestReport]) -> None:
     metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
     metrics.add_metric("CommentsDelivered", MetricUnit.Count, sum(r.delivered for r in reports))
     metrics.add_metric("ListingGaps", MetricUnit.Count, sum(1 for r in reports if r.gap))
     metrics.add_metric("SubredditsSkipped", MetricUnit.Count, sum(1 for r in reports if r.skipped_reason))
     metrics.add_metric("ListingsCutShort", MetricUnit.Count, sum(1 for r in reports if r.cut_short))
-    metrics.flush_metrics()
+    _flush(metrics)
 
 
 #: Metric name for each key of pipeline.total().
@@ -41,7 +50,7 @@ def record_objects(reports: Sequence[ObjectReport]) -> None:
     metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
     for key, name in _OBJECT_METRICS.items():
         metrics.add_metric(name, MetricUnit.Count, sums.get(key, 0))
-    metrics.flush_metrics()
+    _flush(metrics)
 
 
 def record_reconcile(report: ReconcileReport) -> None:
@@ -53,7 +62,7 @@ def record_reconcile(report: ReconcileReport) -> None:
     metrics.add_metric("ObjectsUnfinished", MetricUnit.Count, report.unfinished)
     metrics.add_metric("ObjectsRecovered", MetricUnit.Count, len(report.recovered))
     metrics.add_metric("ObjectsFailed", MetricUnit.Count, len(report.failed))
-    metrics.flush_metrics()
+    _flush(metrics)
 
 
 def record_sweep(report: SweepReport) -> None:
@@ -62,7 +71,7 @@ def record_sweep(report: SweepReport) -> None:
     metrics.add_metric("SweepDeleted", MetricUnit.Count, report.deleted)
     metrics.add_metric("SweepRedditRequests", MetricUnit.Count, report.requests)
     metrics.add_metric("SweepPassesCompleted", MetricUnit.Count, int(report.pass_completed))
-    metrics.flush_metrics()
+    _flush(metrics)
 
 
 def record_hate_rates(rates: Sequence[HateRate]) -> None:
@@ -76,4 +85,4 @@ def record_hate_rates(rates: Sequence[HateRate]) -> None:
         metrics.add_metric("HateRateLastHour", MetricUnit.NoUnit, rate.rate_last_hour)
         metrics.add_metric("HateRateBaseline", MetricUnit.NoUnit, rate.baseline_rate)
         metrics.add_metric("CommentsLastHour", MetricUnit.Count, rate.comments_last_hour)
-        metrics.flush_metrics()
+        _flush(metrics)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import json
+import warnings
 from collections.abc import Sequence
 
 import boto3
@@ -84,6 +85,19 @@ def test_hate_rates_are_emitted_with_a_subreddit_dimension(capsys: pytest.Captur
         [directive] = emf["_aws"]["CloudWatchMetrics"]
         assert directive["Namespace"] == "RedditHateWatch"
         assert sorted(directive["Dimensions"][0]) == ["service", "subreddit"]
+
+
+def test_disabled_metrics_leave_nothing_behind_for_the_next_flush(capsys: pytest.CaptureFixture[str],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Dimension 'subreddit' has already been added" would raise
+        observability.record_hate_rates([HateRate("all", 70.0, 0.186, 0.01, 200), HateRate("news", 4, 0.75, 0, 0)])
+    assert capsys.readouterr().out == ""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    observability.record_hate_rates([HateRate("pics", 2.0, 0.5, 0.1, 10)])
+    [emf] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (emf["subreddit"], emf["HateRateLastHour"], emf["CommentsLastHour"]) == ("pics", [0.5], [2.0])
 
 
 def comment(i: int, subreddit: str, created: float, label: str) -> LabeledComment:
