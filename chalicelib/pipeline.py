@@ -169,9 +169,19 @@ class ObjectProcessor:
     reserve_ms: int = CLASSIFY_RESERVE_MS
     concurrency: int = 1
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
-    _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
-    _writer: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
-    _chunk_pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    _pool: ThreadPoolExecutor = field(init=False, repr=False)
+    _writer: ThreadPoolExecutor = field(init=False, repr=False)
+    _chunk_pool: ThreadPoolExecutor = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Executors start their threads on first use, so building them here costs nothing
+        # at cold start; concurrency 1 never uses them. One pool each for the endpoint
+        # requests, the write jobs and the DynamoDB batch calls. The writer runs one job at
+        # a time, which keeps the counter transactions of successive windows in order.
+        workers = max(1, self.concurrency)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="classify")
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write")
+        self._chunk_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chunk")
 
     def process_event(self, event: Mapping[str, Any], deadline: Deadline) -> list[ObjectReport]:
         return [self.process(bucket, key, deadline) for bucket, key in s3_records(event)]
@@ -305,12 +315,7 @@ class ObjectProcessor:
         groups = [ids[i : i + GET_BATCH] for i in range(0, len(ids), GET_BATCH)]
         if len(groups) < 2 or self.concurrency == 1:
             return self.repository.existing_ids(ids)
-        return set().union(*self._chunks().map(self.repository.existing_ids, groups))
-
-    def _chunks(self) -> ThreadPoolExecutor:
-        if self._chunk_pool is None:
-            self._chunk_pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="chunk")
-        return self._chunk_pool
+        return set().union(*self._chunk_pool.map(self.repository.existing_ids, groups))
 
     def request_size(self, texts: int) -> int:
         """Texts per endpoint request: batch_size, or less for an object smaller than two full windows.
@@ -328,10 +333,6 @@ class ObjectProcessor:
             now: Future[WriteOutcome] = Future()
             now.set_result(self._write(labeled, stop))
             return now
-        if self._writer is None:
-            # One job at a time keeps the counter transactions of successive windows in order;
-            # each job spreads its BatchWriteItem calls over the chunk pool.
-            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write")
         return self._writer.submit(self._write, labeled, stop)
 
     def _write(self, labeled: list[LabeledComment], stop: threading.Event) -> WriteOutcome:
@@ -346,7 +347,7 @@ class ObjectProcessor:
         chunks = [labeled[i : i + WRITE_BATCH] for i in range(0, len(labeled), WRITE_BATCH)]
         write = functools.partial(self._write_chunk, stop=stop)
         if len(chunks) > 1 and self.concurrency > 1:
-            outcomes = list(self._chunks().map(write, chunks))
+            outcomes = list(self._chunk_pool.map(write, chunks))
         else:
             outcomes = [write(c) for c in chunks]
         written = [x for o in outcomes for x in o.written]
@@ -459,8 +460,6 @@ class ObjectProcessor:
         texts = [[c.body for _, c in batch] for batch in window]
         if self.concurrency == 1:
             return list(texts)
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="classify")
         return [self._pool.submit(self.classifier.classify, t) for t in texts]  # boto3 clients are thread-safe
 
     def _gather(self, handles: list[Future[ClassifyResult] | list[str]]) -> list[ClassifyResult | ClassifierError]:
