@@ -151,15 +151,8 @@ class CommentRepository:
         keys = sorted(per_key)
         ids = ",".join(sorted(x.comment.id for x in labeled))
         for start in range(0, len(keys), TRANSACTION_ITEMS):
-            actions: list[Any] = []
-            for key in keys[start : start + TRANSACTION_ITEMS]:
-                action = transactions.add_counters(self._table, key, per_key[key])
-                if key in expires:
-                    update = action["Update"]
-                    update["UpdateExpression"] += " SET #ttl = if_not_exists(#ttl, :ttl)"
-                    update["ExpressionAttributeNames"]["#ttl"] = schema.TTL_ATTRIBUTE
-                    update["ExpressionAttributeValues"][":ttl"] = {"N": str(expires[key])}
-                actions.append(action)
+            actions = [transactions.add_counters(self._table, key, per_key[key], expires.get(key))
+                       for key in keys[start : start + TRANSACTION_ITEMS]]
             token = hashlib.sha256(f"{start}|{ids}".encode()).hexdigest()[:36]
             self._transact(actions, token)
 
@@ -252,7 +245,7 @@ class CommentRepository:
         item: dict[str, Any] = {schema.PARTITION_KEY: schema.DONE_PREFIX + uri, "done_at": _number(self._clock())}
         if expires_at is not None:
             item[schema.TTL_ATTRIBUTE] = expires_at
-        self._call(self._client.put_item, TableName=self._table, Item=_to_ddb(item))
+        call(self._client.put_item, TableName=self._table, Item=_to_ddb(item))
 
     def done(self, uris: Sequence[str]) -> set[str]:
         """Which of ``uris`` have a completion record (strongly consistent BatchGetItem)."""
@@ -276,7 +269,7 @@ class CommentRepository:
             names["#t"] = schema.TTL_ATTRIBUTE
             values[":t"] = {"N": str(expires_at)}
             update += ", #t = :t"
-        response = self._call(
+        response = call(
             self._client.update_item, TableName=self._table,
             Key={schema.PARTITION_KEY: {"S": schema.ATTEMPTS_PREFIX + uri}}, UpdateExpression=update,
             ExpressionAttributeNames=names, ExpressionAttributeValues=values, ReturnValues="UPDATED_NEW",
@@ -284,7 +277,7 @@ class CommentRepository:
         return int(response["Attributes"]["attempts"]["N"])
 
     def clear_attempts(self, uri: str) -> None:
-        self._call(self._client.delete_item, TableName=self._table,
+        call(self._client.delete_item, TableName=self._table,
                    Key={schema.PARTITION_KEY: {"S": schema.ATTEMPTS_PREFIX + uri}})
 
     # -- reads -----------------------------------------------------------------
@@ -303,7 +296,7 @@ class CommentRepository:
     def _query_call(self, **params: Any) -> dict[str, Any]:
         if "ExclusiveStartKey" in params:
             params["ExclusiveStartKey"] = _to_ddb(params["ExclusiveStartKey"])
-        response = self._call(self._client.query, **params)
+        response = call(self._client.query, **params)
         last = response.get("LastEvaluatedKey")
         return {"Items": [_from_ddb(i) for i in response.get("Items", [])],
                 "LastEvaluatedKey": _from_ddb(last) if last else None}
@@ -337,7 +330,7 @@ class CommentRepository:
                 request["ProjectionExpression"] = "#k"
                 request["ExpressionAttributeNames"] = {"#k": schema.PARTITION_KEY}
             for _ in self._backoff.pauses():
-                response = self._call(self._client.batch_get_item, RequestItems={self._table: request})
+                response = call(self._client.batch_get_item, RequestItems={self._table: request})
                 yield from (_from_ddb(i) for i in response["Responses"].get(self._table, []))
                 unprocessed = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
                 if not unprocessed:
@@ -359,7 +352,7 @@ class CommentRepository:
             requests: list[Any] = [{"PutRequest": {"Item": _to_ddb(i)}} for i in chunk]
             for _ in self._backoff.pauses():
                 try:
-                    response = self._call(self._client.batch_write_item, RequestItems={self._table: requests})
+                    response = call(self._client.batch_write_item, RequestItems={self._table: requests})
                 except StorageError as exc:
                     # The failed call may or may not have written its requests: ask.
                     raise PartialWriteError(str(exc), written + self._done(chunk, requests)
@@ -389,9 +382,6 @@ class CommentRepository:
 
     def _get(self, key: str, consistent: bool = False) -> dict[str, Any] | None:
         return get_item(self._client, self._table, key, consistent)
-
-    def _call(self, method: Callable[..., Any], **kwargs: Any) -> Any:
-        return call(method, **kwargs)
 
 
 def call(method: Callable[..., Any], **kwargs: Any) -> Any:

@@ -33,15 +33,25 @@ def token_of(actions: list[Any]) -> str:
     return hashlib.sha256(json.dumps(actions, sort_keys=True).encode()).hexdigest()[:36]
 
 
-def add_counters(table: str, key: str, delta: Mapping[str, int]) -> dict[str, Any]:
-    """One Update action that ADDs each delta to its counter attribute of item ``key``."""
+def add_counters(table: str, key: str, delta: Mapping[str, int], expires: int | None = None) -> dict[str, Any]:
+    """One Update action that ADDs each delta to its counter attribute of item ``key``.
+
+    ``expires``: a TTL (epoch seconds) the item gets when it has none yet (hourly counters).
+    """
     counters = sorted(delta)
+    names = {f"#c{i}": name for i, name in enumerate(counters)}
+    values = {f":c{i}": {"N": str(delta[name])} for i, name in enumerate(counters)}
+    expression = "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counters)))
+    if expires is not None:
+        names["#ttl"] = schema.TTL_ATTRIBUTE
+        values[":ttl"] = {"N": str(expires)}
+        expression += " SET #ttl = if_not_exists(#ttl, :ttl)"
     return {"Update": {
         "TableName": table,
         "Key": {schema.PARTITION_KEY: {"S": key}},
-        "UpdateExpression": "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counters))),
-        "ExpressionAttributeNames": {f"#c{i}": name for i, name in enumerate(counters)},
-        "ExpressionAttributeValues": {f":c{i}": {"N": str(delta[name])} for i, name in enumerate(counters)},
+        "UpdateExpression": expression,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
     }}
 
 
