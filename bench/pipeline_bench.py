@@ -8,7 +8,6 @@ stack; the original loop (bench/seed_pipeline.py) runs against the same stack.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -35,7 +34,7 @@ from bench.stack import (
 from chalicelib.clients import AwsClients
 from chalicelib.factory import Services
 from devtools.fake_reddit import FakeRedditServer
-from devtools.runner import OFFLINE_REDDIT, LambdaContext, free_port, scheduled_event, wait_http
+from devtools.runner import OFFLINE_REDDIT, LambdaContext, Processes, free_port, scheduled_event, wait_http
 
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"
 
@@ -74,11 +73,11 @@ class Timer:
         self.cpu_s = time.process_time() - self.cpu
 
 
-def _app(counter: CallCounter) -> Any:
-    """app.py with a fresh composition root whose clients are all counted (a cold Lambda container)."""
+def _app(session: Any) -> Any:
+    """app.py with a fresh composition root whose clients come from ``session`` (a cold Lambda container)."""
     import app  # noqa: PLC0415 - the stage environment must be set first
 
-    app.set_services(Services(clients=AwsClients(session=counter.session())))
+    app.set_services(Services(clients=AwsClients(session=session)))
     return app.app
 
 
@@ -106,7 +105,7 @@ def calls_per_1000(stack: Stack, n: int = 1000) -> tuple[dict[str, Run], dict[st
         os.environ.update({"REDDIT_OAUTH_URL": urls["oauth_url"], "REDDIT_URL": urls["reddit_url"],
                            "REDDIT_SHORT_URL": urls["short_url"], "SUBREDDITS": ",".join(SUBREDDITS)})
         counter = CallCounter()
-        handlers = _app(counter).handler_map
+        handlers = _app(counter.session()).handler_map
         runs["ingest"], report = _measure(counter, "ingest", n, lambda: handlers["ingest"](
             scheduled_event(), LambdaContext("ingest", TIMEOUT_S)))
         if report.get("delivered") != n:
@@ -144,23 +143,41 @@ def throughput(stack: Stack, n: int) -> dict[str, Run]:
     data = firehose_object(synthetic_comments(n, prefix="t", seed=11))
     assert lines(data) == n
     key = put_object(stack, f"throughput-{n}.jsonl", data)
+    warm = put_object(stack, "warm-up.jsonl", firehose_object(synthetic_comments(20, prefix="w", seed=3)))
+    return {"pipeline": _classify_run(stack, key, n, warm=warm, phase="throughput"),
+            "seed": _seed_run(stack, key, n, table=stack.table, phase="throughput")}
+
+
+def _session(counter: CallCounter, latency_ms: Mapping[str, float] | None) -> Any:
+    """A counted session; with ``latency_ms``, each call waits its modelled round trip first."""
+    session = counter.session()
+    return session if latency_ms is None else delay_calls(session, latency_ms)
+
+
+def _classify_run(stack: Stack, key: str, n: int, *, warm: str, phase: str,
+                  latency_ms: Mapping[str, float] | None = None) -> Run:
+    """A cold container classifies ``warm``, then the measured object ``key``, which must store ``n``."""
     counter = CallCounter()
-    handlers = _app(counter).handler_map
-    handlers["classify"](s3_event(stack.bucket, put_object(stack, "warm-up.jsonl", firehose_object(
-        synthetic_comments(20, prefix="w", seed=3)))), LambdaContext("classify", TIMEOUT_S))  # warm container
-    runs: dict[str, Run] = {}
-    runs["pipeline"], totals = _measure(counter, "throughput", n, lambda: handlers["classify"](
+    handlers = _app(_session(counter, latency_ms)).handler_map
+    handlers["classify"](s3_event(stack.bucket, warm), LambdaContext("classify", TIMEOUT_S))
+    run, totals = _measure(counter, phase, n, lambda: handlers["classify"](
         s3_event(stack.bucket, key), LambdaContext("classify", TIMEOUT_S)))
     if totals.get("stored") != n:
         raise RuntimeError(f"classify stored {totals} instead of {n} comments")
-    seed = CallCounter()
-    session = seed.session()
+    return run
+
+
+def _seed_run(stack: Stack, key: str, n: int, *, table: str, phase: str,
+              latency_ms: Mapping[str, float] | None = None) -> Run:
+    """The original loop classifies the object ``key`` into ``table``, which must store ``n``."""
+    counter = CallCounter()
+    session = _session(counter, latency_ms)
     s3, runtime, ddb = (session.client(s) for s in ("s3", "sagemaker-runtime", "dynamodb"))
-    runs["seed"], stored = _measure(seed, "throughput", n, lambda: seed_classify(
-        s3_event(stack.bucket, key), s3, runtime, ddb, endpoint=stack.endpoint, table=stack.table))
+    run, stored = _measure(counter, phase, n, lambda: seed_classify(
+        s3_event(stack.bucket, key), s3, runtime, ddb, endpoint=stack.endpoint, table=table))
     if stored.stored != n:
         raise RuntimeError(f"seed stored {stored.stored} instead of {n}")
-    return runs
+    return run
 
 
 # -- AWS-latency simulation ------------------------------------------------------------------
@@ -182,15 +199,15 @@ def simulated_endpoint(concurrency: int) -> Iterator[str]:
     from bench.cost import ENDPOINT_MS_PER_COMMENT, ENDPOINT_MS_PER_REQUEST  # noqa: PLC0415
 
     port = free_port()
-    log = (LOG_DIR / "model-server-aws-sim.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "devtools.model_server", "--port", str(port),
-         "--simulate-ms-per-request", str(ENDPOINT_MS_PER_REQUEST),
-         "--simulate-ms-per-text", str(ENDPOINT_MS_PER_COMMENT), "--simulate-concurrency", str(concurrency)],
-        stdout=log, stderr=subprocess.STDOUT)
+    procs = Processes(LOG_DIR)
     saved = os.environ.get(ENDPOINT_ENV)
     try:
-        wait_http(f"http://127.0.0.1:{port}/ping", proc=proc)
+        procs.start("model-server-aws-sim", [
+            sys.executable, "-m", "devtools.model_server", "--port", str(port),
+            "--simulate-ms-per-request", str(ENDPOINT_MS_PER_REQUEST),
+            "--simulate-ms-per-text", str(ENDPOINT_MS_PER_COMMENT), "--simulate-concurrency", str(concurrency),
+        ], os.environ)
+        wait_http(f"http://127.0.0.1:{port}/ping", procs=procs)
         os.environ[ENDPOINT_ENV] = f"http://127.0.0.1:{port}"
         yield os.environ[ENDPOINT_ENV]
     finally:
@@ -198,9 +215,7 @@ def simulated_endpoint(concurrency: int) -> Iterator[str]:
             os.environ.pop(ENDPOINT_ENV, None)
         else:
             os.environ[ENDPOINT_ENV] = saved
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+        procs.stop()
 
 
 #: The pipeline's run is repeated, each time on a fresh table, and the median kept: the same code
@@ -242,9 +257,10 @@ def aws_sim(stack: Stack, n: int, repeats: int = SIM_REPEATS) -> dict[str, Any]:
         pipeline_runs = []
         for i in range(repeats):
             with own_table(stack, f"{stack.table}-aws-sim-{i}") as table:
-                pipeline_runs.append(_pipeline_run(stack, key, warm, docs, table))
+                pipeline_runs.append(_classify_run(stack, key, n, warm=warm, phase="aws-sim", latency_ms=LATENCY_MS))
+                _check_listed(stack, table, docs)
         with own_table(stack, f"{stack.table}-aws-sim-seed") as table:
-            seed = _seed_run(stack, key, n, table)
+            seed = _seed_run(stack, key, n, table=table, phase="aws-sim", latency_ms=LATENCY_MS)
     runs = {"pipeline": sorted(pipeline_runs, key=lambda r: r.wall_s)[len(pipeline_runs) // 2], "seed": seed}
     pipe_rate = n / runs["pipeline"].wall_s
     seed_rate = n / runs["seed"].wall_s
@@ -265,39 +281,13 @@ def aws_sim(stack: Stack, n: int, repeats: int = SIM_REPEATS) -> dict[str, Any]:
     }
 
 
-def _pipeline_run(stack: Stack, key: str, warm: str, docs: list[dict[str, Any]], table: str) -> Run:
-    """One cold container: a warm-up object, then the measured one; every comment must be listed after."""
-    from bench.cost import LATENCY_MS  # noqa: PLC0415
+def _check_listed(stack: Stack, table: str, docs: list[dict[str, Any]]) -> None:
+    """Every comment is queryable once the handler returns (the feed is read as GET /comments does)."""
     from chalicelib.repository import CommentRepository  # noqa: PLC0415
 
-    counter = CallCounter()
-    import app  # noqa: PLC0415
-
-    app.set_services(Services(clients=AwsClients(session=delay_calls(counter.session(), LATENCY_MS))))
-    handlers = app.app.handler_map
-    handlers["classify"](s3_event(stack.bucket, warm), LambdaContext("classify", TIMEOUT_S))  # warm container
-    run, totals = _measure(counter, "aws-sim", len(docs), lambda: handlers["classify"](
-        s3_event(stack.bucket, key), LambdaContext("classify", TIMEOUT_S)))
-    if totals.get("stored") != len(docs):
-        raise RuntimeError(f"classify stored {totals} instead of {len(docs)} comments")
-    # Every comment is queryable once the handler returns (the feed is read as GET /comments does).
     reader = CommentRepository(stack.client("dynamodb"), table)
     wanted = {d["id"] for d in docs}
     since = min(int(d["created_utc"]) for d in docs)
     listed = {i["comment_id"] for i in reader.export(since=since, page_size=100)} & wanted
     if listed != wanted:
         raise RuntimeError(f"{len(wanted - listed)} comments not queryable after the handler returned")
-    return run
-
-
-def _seed_run(stack: Stack, key: str, n: int, table: str) -> Run:
-    from bench.cost import LATENCY_MS  # noqa: PLC0415
-
-    seed = CallCounter()
-    session = delay_calls(seed.session(), LATENCY_MS)
-    s3, runtime, ddb = (session.client(s) for s in ("s3", "sagemaker-runtime", "dynamodb"))
-    run, stored = _measure(seed, "aws-sim", n, lambda: seed_classify(
-        s3_event(stack.bucket, key), s3, runtime, ddb, endpoint=stack.endpoint, table=table))
-    if stored.stored != n:
-        raise RuntimeError(f"seed stored {stored.stored} instead of {n}")
-    return run

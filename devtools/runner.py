@@ -50,19 +50,15 @@ def say(message: str) -> None:
     print(f"[run] {message}", flush=True)
 
 
-def wait_http(url: str, seconds: float = 60.0, proc: subprocess.Popen[bytes] | None = None,
-              procs: Processes | None = None) -> None:
+def wait_http(url: str, seconds: float = 60.0, procs: Processes | None = None) -> None:
     """Until ``url`` answers anything at all (any HTTP status counts as up).
 
-    With ``procs``, a child that exits meanwhile raises ChildDied with its name and log;
-    ``proc`` is for a process started outside a Processes (bench's simulated endpoint).
+    With ``procs``, a child that exits meanwhile raises ChildDied with its name and log.
     """
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         if procs is not None:
             procs.check()
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{url}: process exited with {proc.returncode}")
         try:
             urllib.request.urlopen(url, timeout=2).close()  # noqa: S310 - loopback URL we built
             return
