@@ -39,7 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.model_speed import reddit_texts
+from bench.model_speed import pin_one_core, reddit_texts
 from devtools.hatemodel import distill
 
 BATCH = 64
@@ -51,14 +51,6 @@ def single_threaded() -> None:
         os.environ[var] = "1"
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach a model hub, even by accident
-
-
-def pin_one_core() -> int | None:
-    if not hasattr(os, "sched_setaffinity"):
-        return None
-    cpu = min(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {cpu})
-    return cpu
 
 
 def export_classifier(encoder_dir: Path, layers: int, out: Path) -> Any:

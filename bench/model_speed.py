@@ -74,6 +74,15 @@ def reddit_texts() -> list[str]:
     return list(texts.values())
 
 
+def pin_one_core() -> int | None:
+    """Run this process on one CPU only (the lowest it may use); None where that is unsupported."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cpu = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    return cpu
+
+
 def throughput(model: HateModel, texts: list[str], batch: int, seconds: float) -> float:
     batches = [texts[i : i + batch] for i in range(0, len(texts) - batch + 1, batch)] or [texts]
     model.predict_proba(batches[0])  # warm-up
@@ -95,11 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
-    pinned = None
-    if hasattr(os, "sched_setaffinity"):
-        cpu = min(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {cpu})
-        pinned = cpu
+    pinned = pin_one_core()
 
     loads = []
     for _ in range(3):
