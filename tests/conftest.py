@@ -1,16 +1,18 @@
-"""Shared fixtures: fake credentials, an emulated stack under moto, a fake endpoint."""
+"""Shared fixtures: fake credentials, an emulated stack under moto, a fake endpoint, the app wired to it."""
 
 from __future__ import annotations
 
 import io
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
 import boto3
+import prawcore
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
@@ -158,6 +160,33 @@ def client(services: Services) -> Iterator[Any]:
     with Client(app_module.app) as c:
         yield c
     app_module.set_services(None)
+
+
+@pytest.fixture
+def wired(services: Services) -> Iterator[Services]:
+    """The Chalice app wired to the emulated stack."""
+    import app as app_module  # noqa: PLC0415 - the app only for the tests that use it
+
+    app_module.set_services(services)
+    yield services
+    app_module.set_services(None)
+
+
+@pytest.fixture
+def reddit_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record, instead of sleeping, every wait prawcore would make."""
+    waits: list[float] = []
+    monkeypatch.setattr(prawcore.sessions.FiniteRetryStrategy, "_sleep_seconds", lambda self: None)
+
+    def delay(self: prawcore.rate_limit.RateLimiter) -> None:
+        if self.next_request_timestamp_ns is not None:
+            pending = (self.next_request_timestamp_ns - time.monotonic_ns()) / 1e9
+            if pending > 0.5:  # ignore normal pacing noise
+                waits.append(round(pending))
+                self.next_request_timestamp_ns = None
+
+    monkeypatch.setattr(prawcore.rate_limit.RateLimiter, "delay", delay)
+    return waits
 
 
 def base36(n: int) -> str:
