@@ -20,30 +20,21 @@ from chalicelib import schema
 from provisioning import autoscaling, table
 from provisioning.common import Context, DeployError, Status
 
-from .conftest import REGION, FakeClock, make_ctx
+from .conftest import REGION, CallLog, FakeClock, make_ctx
 
 NAME = "reddit-hate-dev-comments"
-READ_PREFIXES = ("Describe", "Get", "List", "Head")
 
 
-class Calls:
+class Calls(CallLog):
     """Every operation, and the parameters of UpdateTable, made through one context's session."""
 
     def __init__(self, ctx: Context) -> None:
-        self.ops: list[str] = []
+        super().__init__(ctx.session)
         self.update_table: list[dict[str, Any]] = []
-        ctx.session.events.register("before-call", self._op)
         ctx.session.events.register("before-parameter-build.dynamodb.UpdateTable", self._update)
-
-    def _op(self, event_name: str, **_: Any) -> None:
-        self.ops.append(event_name.split(".", 1)[1])
 
     def _update(self, params: dict[str, Any], **_: Any) -> None:
         self.update_table.append(dict(params))
-
-    @property
-    def writes(self) -> list[str]:
-        return [op for op in self.ops if not op.split(".", 1)[1].startswith(READ_PREFIXES)]
 
 
 def aas() -> Any:

@@ -1,4 +1,4 @@
-"""provisioning.stack: the deploy order and the next-steps summary (the full run is in tests/test_deploy_model.py)."""
+"""provisioning.stack: the deploy order and the next-steps summary (the full CLI run is in test_deploy_model*.py)."""
 
 from __future__ import annotations
 
