@@ -33,8 +33,9 @@ from bench.stack import (
 )
 from chalicelib.clients import AwsClients
 from chalicelib.factory import Services
+from devtools.backends import OFFLINE_REDDIT, LambdaContext, Processes, scheduled_event, wait_http
 from devtools.fake_reddit import FakeRedditServer
-from devtools.runner import OFFLINE_REDDIT, LambdaContext, Processes, free_port, scheduled_event, wait_http
+from devtools.runstate import free_port
 
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"
 

@@ -1,6 +1,6 @@
 """The offline stack the benchmarks run against, and the helpers that feed it.
 
-Same backends as ``make run`` (devtools/runner.py): a moto server for AWS, the
+Same backends as ``make run`` (devtools/backends.py): a moto server for AWS, the
 local model server for the SageMaker runtime, deploy_model.py --stage local to
 provision, and an in-process fake Reddit. Everything binds 127.0.0.1.
 """
@@ -24,7 +24,7 @@ import boto3
 from bench.model_speed import synthetic_texts
 from chalicelib.firehose_sink import encode
 from chalicelib.models import Comment
-from devtools.runner import REGION, Processes, provision, start_backends
+from devtools.backends import REGION, Processes, provision, start_backends
 
 REPO = Path(__file__).resolve().parents[1]
 LOG_DIR = REPO / ".local" / "bench-logs"

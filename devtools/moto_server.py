@@ -7,7 +7,7 @@ copies identical, and the last one kept (3.1 s for a 1,000-item table on the 2-c
 machine). DynamoDB has no such cost. Here each table is copied once per transaction;
 what moto stores, returns and rolls back is unchanged (tests/test_moto_server.py).
 
-Used by ``make run`` and ``make bench`` (devtools/runner.py starts it). If a moto
+Used by ``make run`` and ``make bench`` (devtools/backends.py starts it). If a moto
 release changes the code this relies on, the patch is skipped with a warning and
 the server runs as moto ships it: slower, never different.
 """

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from devtools import runstate
-from devtools.runner import Processes, wait_http
+from devtools.backends import Processes, wait_http
 from devtools.runstate import ChildDied, PortBusy, RunError, RunState
 from tests.conftest import REPO
 

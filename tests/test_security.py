@@ -217,7 +217,7 @@ def test_non_json_secret_error_does_not_echo_the_value(services: Services) -> No
 def test_a_review_on_an_api_key_stage_records_the_key_id_never_the_key(
         load_app: Callable[..., ModuleType], services: Services) -> None:
     """The event API Gateway sends for a key-protected route carries the key itself: it must stay out."""
-    from devtools.runner import LambdaContext  # noqa: PLC0415
+    from devtools.backends import LambdaContext  # noqa: PLC0415
     from tests.conftest import comment_doc, ndjson, s3_event  # noqa: PLC0415
 
     module = load_app(API_AUTH="api_key")
