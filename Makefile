@@ -46,7 +46,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 typecheck: $(STAMP)
-	$(PY) -m mypy app.py chalicelib deploy_model.py provisioning devtools bench
+	$(PY) -m mypy app.py chalicelib deploy_model.py provisioning devtools bench tests
 
 unit: $(STAMP)
 	$(PY) -m pytest

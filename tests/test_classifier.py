@@ -132,7 +132,7 @@ def test_no_attempt_starts_that_could_end_after_the_budget(seconds: float) -> No
 def test_the_reserve_holds_one_window_at_the_clients_timeouts(services: Any) -> None:
     processor = services.processor
     classifier = processor.classifier
-    runtime = AwsClients().sagemaker_runtime.meta.config
+    runtime: Any = AwsClients().sagemaker_runtime.meta.config  # botocore's stubs omit the timeouts
     # One attempt lasts at most connect + read timeout of the client actually used ...
     assert runtime.connect_timeout + runtime.read_timeout == classifier.attempt_s == ATTEMPT_S
     # ... a request at most its budget, and the reserve keeps that plus the writes.

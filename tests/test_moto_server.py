@@ -35,7 +35,7 @@ def patched(aws: None, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     return copied
 
 
-def counter_update(key: str, condition: str | None = None) -> dict[str, Any]:
+def counter_update(key: str, condition: str | None = None) -> Any:  # a TransactWriteItem
     update: dict[str, Any] = {"TableName": "t", "Key": {"comment_id": {"S": key}},
                               "UpdateExpression": "ADD n :one", "ExpressionAttributeValues": {":one": {"N": "1"}}}
     if condition:

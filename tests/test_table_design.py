@@ -249,7 +249,7 @@ OLD_INDEXES = {"kind-created-index": "kind", "label-created-index": "label", "su
 
 
 def old_table(name: str) -> None:
-    attributes = {"comment_id": "S", "created_utc": "N", **dict.fromkeys(OLD_INDEXES.values(), "S")}
+    attributes: dict[str, Any] = {"comment_id": "S", "created_utc": "N", **dict.fromkeys(OLD_INDEXES.values(), "S")}
     boto3.client("dynamodb", region_name=REGION).create_table(
         TableName=name, BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": k, "AttributeType": v} for k, v in attributes.items()],

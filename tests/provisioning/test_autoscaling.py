@@ -217,7 +217,7 @@ def test_a_refused_switch_to_on_demand_is_one_clear_line_and_changes_nothing(aws
     table.apply(make_ctx(tmp_path, billing="provisioned"))
     ctx = make_ctx(tmp_path, billing="on-demand")
     # DynamoDB's answer to a switch back within its limit (moto never refuses it).
-    ctx.session.events.register("before-call.dynamodb.UpdateTable", lambda **_: _error(
+    ctx.session.events.register("before-call.dynamodb.UpdateTable", lambda **_: _error(  # type: ignore[arg-type]
         "LimitExceededException", "Subscriber limit exceeded: Update to PayPerRequest mode are limited to once "
         "in 1 day(s)."))
     with pytest.raises(DeployError) as info:

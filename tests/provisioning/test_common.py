@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import boto3
@@ -45,7 +46,7 @@ def test_not_found_recognises_every_service_spelling() -> None:
 
 
 def test_describe_answers_none_only_for_the_codes_that_mean_absent() -> None:
-    def raising(code: str) -> object:
+    def raising(code: str) -> Callable[[], object]:
         def call() -> object:
             raise client_error(code)
         return call

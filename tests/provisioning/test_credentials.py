@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -46,7 +47,7 @@ def test_refused_credentials_say_how_to_refresh(tmp_path: Path, capsys: pytest.C
     stub = Stubber(sts)
     stub.add_client_error("get_caller_identity", service_error_code="ExpiredToken",
                           service_message="The security token included in the request is expired", http_status_code=403)
-    original = session.client
+    original: Any = session.client
 
     def client(service: str, *args: object, **kwargs: object) -> object:
         return sts if service == "sts" else original(service, *args, **kwargs)
