@@ -150,6 +150,9 @@ def evaluate(data_dir: Path, model: Scorer) -> dict[str, Any]:
                 "best_macro_f1_flagging_at_most_30pct": capped,
                 "nothate_flagged_there": capped_fp,
             }
+        if part.name == "ethos_binary":  # is the ETHOS goal within reach of any threshold?
+            best, best_fp = best_macro_f1(part.labels, p)
+            report["ethos_ceiling"] = {"best_macro_f1": best, "best_nothate_flagged": best_fp}
         if part.name == "hatecheck" and part.groups is not None:  # per functionality
             groups = np.asarray(part.groups)
             for func in sorted(set(part.groups)):
@@ -185,6 +188,12 @@ def print_report(report: dict[str, Any]) -> None:
             "HateCheck ranking ceiling (diagnostic only: threshold picked on HateCheck itself, never used): "
             f"best macro-F1 {ceiling['best_macro_f1']:.3f} ({100 * ceiling['best_nothate_flagged']:.1f}% FP); "
             f"best with <= 30% FP {ceiling['best_macro_f1_flagging_at_most_30pct']:.3f}"
+        )
+    ethos = report.get("ethos_ceiling")
+    if ethos:
+        print(
+            "ETHOS ranking ceiling (diagnostic only: threshold picked on ETHOS itself, never used): "
+            f"best macro-F1 {ethos['best_macro_f1']:.3f} ({100 * ethos['best_nothate_flagged']:.1f}% FP)"
         )
     dev_parts = report.get("dev_parts")
     if dev_parts:

@@ -54,3 +54,24 @@ def test_goals_need_both_hatecheck_conditions_and_compare_held_out_parts_to_v2()
     assert met == [True, True, True]
     assert [ok for _, ok in goals(report(0.75, 0.31, v2 - 0.021))] == [False, True, False]  # FP cap and v2 - 0.02
     assert [ok for _, ok in goals(report(0.69, 0.10, v2))] == [False, True, True]
+
+
+def test_the_report_prints_each_ranking_ceiling_it_has(capsys: pytest.CaptureFixture[str]) -> None:
+    from devtools.evaluate_model import print_report  # noqa: PLC0415
+
+    report: dict[str, object] = {
+        "model_id": "m",
+        "sets": {},
+        "hatecheck_functionalities": {},
+        "hatecheck_ceiling": {"best_macro_f1": 0.661, "best_nothate_flagged": 0.502,
+                              "best_macro_f1_flagging_at_most_30pct": 0.639, "nothate_flagged_there": 0.29},
+        "ethos_ceiling": {"best_macro_f1": 0.709, "best_nothate_flagged": 0.274},
+    }
+    print_report(report)
+    out = capsys.readouterr().out
+    assert "HateCheck ranking ceiling" in out and "best with <= 30% FP 0.639" in out
+    assert "ETHOS ranking ceiling (diagnostic only: threshold picked on ETHOS itself, never used): " \
+           "best macro-F1 0.709 (27.4% FP)" in out
+    del report["ethos_ceiling"]
+    print_report(report)
+    assert "ETHOS ranking ceiling" not in capsys.readouterr().out
