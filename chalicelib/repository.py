@@ -278,7 +278,7 @@ class CommentRepository:
 
     def clear_attempts(self, uri: str) -> None:
         call(self._client.delete_item, TableName=self._table,
-                   Key={schema.PARTITION_KEY: {"S": schema.ATTEMPTS_PREFIX + uri}})
+             Key={schema.PARTITION_KEY: {"S": schema.ATTEMPTS_PREFIX + uri}})
 
     # -- reads -----------------------------------------------------------------
 

@@ -148,21 +148,6 @@ def services(settings: config.Settings, endpoint: FakeEndpoint) -> Services:
 
 
 @pytest.fixture
-def client(services: Services) -> Iterator[Any]:
-    """chalice.test's Client over the app wired to ``services`` (the emulated stack)."""
-    from chalice.test import Client  # noqa: PLC0415
-
-    import app as app_module  # noqa: PLC0415 - the app only for the tests that use it
-
-    # chalice.test's fake Lambda context has 3 s in all: keep no reserve.
-    services.processor.reserve_ms = 0
-    app_module.set_services(services)
-    with Client(app_module.app) as c:
-        yield c
-    app_module.set_services(None)
-
-
-@pytest.fixture
 def wired(services: Services) -> Iterator[Services]:
     """The Chalice app wired to the emulated stack."""
     import app as app_module  # noqa: PLC0415 - the app only for the tests that use it
@@ -170,6 +155,19 @@ def wired(services: Services) -> Iterator[Services]:
     app_module.set_services(services)
     yield services
     app_module.set_services(None)
+
+
+@pytest.fixture
+def client(wired: Services) -> Iterator[Any]:
+    """chalice.test's Client over the app wired to the emulated stack."""
+    from chalice.test import Client  # noqa: PLC0415
+
+    import app as app_module  # noqa: PLC0415 - the app only for the tests that use it
+
+    # chalice.test's fake Lambda context has 3 s in all: keep no reserve.
+    wired.processor.reserve_ms = 0
+    with Client(app_module.app) as c:
+        yield c
 
 
 @pytest.fixture
