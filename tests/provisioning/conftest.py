@@ -101,5 +101,5 @@ def run(session: boto3.Session, cfg_path: Path, *args: str) -> int:
     return deploy_model.main(["--stage", "dev", "--config", str(cfg_path), *args], session=session)
 
 
-def client(name: str) -> Any:
+def aws_client(name: str) -> Any:
     return boto3.client(name, region_name=REGION)  # type: ignore[call-overload]

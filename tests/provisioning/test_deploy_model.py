@@ -22,7 +22,7 @@ from chalicelib import config, schema
 from provisioning import chalice_config, common
 from tests.conftest import REPO
 
-from .conftest import ACCOUNT, BUCKET, ENDPOINT, REGION, STREAM, TABLE, CallLog, client, run
+from .conftest import ACCOUNT, BUCKET, ENDPOINT, REGION, STREAM, TABLE, CallLog, aws_client, run
 
 
 def test_create_provisions_every_resource(session: boto3.Session, calls: CallLog, cfg_path: Path,
@@ -34,7 +34,7 @@ def test_create_provisions_every_resource(session: boto3.Session, calls: CallLog
     # The SDK must not have looked the account up itself: one STS call, ours.
     assert calls.ops.count("sts.GetCallerIdentity") == 1
 
-    s3 = client("s3")
+    s3 = aws_client("s3")
     block = s3.get_public_access_block(Bucket=BUCKET)["PublicAccessBlockConfiguration"]
     assert all(block.values())
     sse = s3.get_bucket_encryption(Bucket=BUCKET)["ServerSideEncryptionConfiguration"]["Rules"][0]
@@ -43,18 +43,18 @@ def test_create_provisions_every_resource(session: boto3.Session, calls: CallLog
     assert sorted((r["Filter"]["Prefix"], r["Expiration"]["Days"]) for r in rules) == [
         ("errors/", 30), ("quarantine/", 30), ("raw/", 30)]
 
-    stream = client("firehose").describe_delivery_stream(DeliveryStreamName=STREAM)["DeliveryStreamDescription"]
+    stream = aws_client("firehose").describe_delivery_stream(DeliveryStreamName=STREAM)["DeliveryStreamDescription"]
     dest = stream["Destinations"][0]["ExtendedS3DestinationDescription"]
     assert stream["DeliveryStreamType"] == "DirectPut"
     assert dest["BucketARN"] == f"arn:aws:s3:::{BUCKET}" and dest["CompressionFormat"] == "GZIP"
     assert dest["Prefix"] == "raw/!{timestamp:yyyy/MM/dd/HH}/"
     assert dest["ErrorOutputPrefix"] == "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/"
     assert dest["BufferingHints"] == {"SizeInMBs": 5, "IntervalInSeconds": 60}
-    role_policy = client("iam").get_role_policy(RoleName="reddit-hate-dev-firehose",
+    role_policy = aws_client("iam").get_role_policy(RoleName="reddit-hate-dev-firehose",
                                                 PolicyName="reddit-hate-dev-firehose-policy")["PolicyDocument"]
     assert role_policy["Statement"][0]["Resource"] == [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"]
 
-    ddb = client("dynamodb")
+    ddb = aws_client("dynamodb")
     table = ddb.describe_table(TableName=TABLE)["Table"]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     assert table["KeySchema"] == [{"AttributeName": schema.PARTITION_KEY, "KeyType": "HASH"}]
@@ -63,14 +63,14 @@ def test_create_provisions_every_resource(session: boto3.Session, calls: CallLog
     ttl = ddb.describe_time_to_live(TableName=TABLE)["TimeToLiveDescription"]
     assert ttl["TimeToLiveStatus"] == "ENABLED" and ttl["AttributeName"] == schema.TTL_ATTRIBUTE
 
-    sm = client("secretsmanager")
+    sm = aws_client("secretsmanager")
     placeholder = json.loads(sm.get_secret_value(SecretId="reddit-hate/dev/reddit")["SecretString"])
     assert set(placeholder) == {"client_id", "client_secret", "user_agent"}
     assert re.fullmatch(r"[0-9a-f]{64}", sm.get_secret_value(SecretId="reddit-hate/dev/api-cursor-key")["SecretString"])
     assert "put-secret-value --secret-id reddit-hate/dev/reddit" in out
     assert "3. python deploy_model.py --stage dev --api-key" in out
 
-    sagemaker = client("sagemaker")
+    sagemaker = aws_client("sagemaker")
     endpoint = sagemaker.describe_endpoint(EndpointName=ENDPOINT)
     variant = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])[
         "ProductionVariants"][0]
@@ -126,7 +126,7 @@ def test_dry_run_only_reads(session: boto3.Session, calls: CallLog, cfg_path: Pa
     assert run(session, cfg_path, "--dry-run") == 0
     assert calls.ops and calls.writes == []
     assert "would create" in capsys.readouterr().out
-    assert client("s3").list_buckets()["Buckets"] == []
+    assert aws_client("s3").list_buckets()["Buckets"] == []
     assert cfg_path.read_bytes() == before and sorted(p.name for p in cfg_path.parent.iterdir()) == ["config.json"]
 
 
@@ -146,7 +146,7 @@ def test_firehose_buffering_is_updated(session: boto3.Session, cfg_path: Path,
     assert run(session, cfg_path) == 0
     assert run(session, cfg_path, "--buffer-seconds", "300", "--buffer-mb", "64") == 0
     assert re.search(r"Firehose stream .* updated", capsys.readouterr().out)
-    stream = client("firehose").describe_delivery_stream(DeliveryStreamName=STREAM)["DeliveryStreamDescription"]
+    stream = aws_client("firehose").describe_delivery_stream(DeliveryStreamName=STREAM)["DeliveryStreamDescription"]
     hints = stream["Destinations"][0]["ExtendedS3DestinationDescription"]["BufferingHints"]
     assert hints == {"SizeInMBs": 64, "IntervalInSeconds": 300}
 
@@ -154,7 +154,7 @@ def test_firehose_buffering_is_updated(session: boto3.Session, cfg_path: Path,
 def test_changed_endpoint_settings_roll_out_a_new_config(session: boto3.Session, cfg_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     assert run(session, cfg_path) == 0
-    sagemaker = client("sagemaker")
+    sagemaker = aws_client("sagemaker")
     old_config = sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
     updates: list[dict[str, Any]] = []
 
@@ -182,23 +182,23 @@ def test_changed_endpoint_settings_roll_out_a_new_config(session: boto3.Session,
 def test_prod_stage_gets_pitr_and_api_keys(session: boto3.Session, cfg_path: Path) -> None:
     assert deploy_model.main(["--stage", "prod", "--config", str(cfg_path), "--retention-days", "0"],
                              session=session) == 0
-    backups = client("dynamodb").describe_continuous_backups(TableName="reddit-hate-prod-comments")
+    backups = aws_client("dynamodb").describe_continuous_backups(TableName="reddit-hate-prod-comments")
     pitr = backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
     assert pitr["PointInTimeRecoveryStatus"] == "ENABLED"
     env = json.loads(cfg_path.read_text())["stages"]["prod"]["environment_variables"]
     assert env[config.ENV_API_AUTH] == "api_key" and env[config.ENV_RETENTION_DAYS] == "0"
     bucket = f"reddit-hate-prod-{ACCOUNT}-{REGION}"
-    with pytest.raises(client("s3").exceptions.ClientError, match="NoSuchLifecycleConfiguration"):
-        client("s3").get_bucket_lifecycle_configuration(Bucket=bucket)
+    with pytest.raises(aws_client("s3").exceptions.ClientError, match="NoSuchLifecycleConfiguration"):
+        aws_client("s3").get_bucket_lifecycle_configuration(Bucket=bucket)
 
 
 def test_existing_role_arn_is_used(session: boto3.Session, cfg_path: Path) -> None:
     role = f"arn:aws:iam::{ACCOUNT}:role/my-own-role"
     assert run(session, cfg_path, "--role-arn", role) == 0
-    names = [r["RoleName"] for r in client("iam").list_roles()["Roles"]]
+    names = [r["RoleName"] for r in aws_client("iam").list_roles()["Roles"]]
     assert "reddit-hate-dev-sagemaker" not in names
-    model = client("sagemaker").list_models()["Models"][0]["ModelName"]
-    assert client("sagemaker").describe_model(ModelName=model)["ExecutionRoleArn"] == role
+    model = aws_client("sagemaker").list_models()["Models"][0]["ModelName"]
+    assert aws_client("sagemaker").describe_model(ModelName=model)["ExecutionRoleArn"] == role
 
 
 
@@ -228,23 +228,23 @@ def test_invalid_values_exit_2_before_any_call(args: list[str], session: boto3.S
 def test_teardown_refuses_non_empty_bucket_then_force_removes_everything(
         session: boto3.Session, cfg_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(session, cfg_path) == 0
-    client("s3").put_object(Bucket=BUCKET, Key="raw/2026/01/01/00/x.gz", Body=b"x")
+    aws_client("s3").put_object(Bucket=BUCKET, Key="raw/2026/01/01/00/x.gz", Body=b"x")
     capsys.readouterr()
     assert run(session, cfg_path, "--teardown") == 1
     err = capsys.readouterr().err
     assert "still holds objects" in err and "--force" in err
-    assert client("dynamodb").describe_table(TableName=TABLE)  # nothing was deleted
+    assert aws_client("dynamodb").describe_table(TableName=TABLE)  # nothing was deleted
 
     assert run(session, cfg_path, "--teardown", "--force") == 0
-    assert client("s3").list_buckets()["Buckets"] == []
-    assert client("dynamodb").list_tables()["TableNames"] == []
-    assert client("firehose").list_delivery_streams()["DeliveryStreamNames"] == []
-    assert client("secretsmanager").list_secrets()["SecretList"] == []
-    sagemaker = client("sagemaker")
+    assert aws_client("s3").list_buckets()["Buckets"] == []
+    assert aws_client("dynamodb").list_tables()["TableNames"] == []
+    assert aws_client("firehose").list_delivery_streams()["DeliveryStreamNames"] == []
+    assert aws_client("secretsmanager").list_secrets()["SecretList"] == []
+    sagemaker = aws_client("sagemaker")
     assert sagemaker.list_endpoints()["Endpoints"] == []
     assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
     assert sagemaker.list_models()["Models"] == []
-    assert [r["RoleName"] for r in client("iam").list_roles()["Roles"]] == []
+    assert [r["RoleName"] for r in aws_client("iam").list_roles()["Roles"]] == []
     assert sorted(p.name for p in cfg_path.parent.iterdir()) == ["config.json"]
     data = json.loads(cfg_path.read_text())
     assert data["stages"]["dev"] == {"api_gateway_stage": "api",
@@ -258,7 +258,7 @@ def test_teardown_refuses_non_empty_bucket_then_force_removes_everything(
 def test_teardown_keeps_secrets_recoverable_and_redeploy_restores_them(session: boto3.Session,
                                                                        cfg_path: Path) -> None:
     assert run(session, cfg_path) == 0
-    sm = client("secretsmanager")
+    sm = aws_client("secretsmanager")
     key = sm.get_secret_value(SecretId="reddit-hate/dev/api-cursor-key")["SecretString"]
     assert run(session, cfg_path, "--teardown") == 0
     assert sm.describe_secret(SecretId="reddit-hate/dev/api-cursor-key").get("DeletedDate")

@@ -17,7 +17,7 @@ from chalicelib import config
 from provisioning import chalice_config, common, concurrency
 from tests.conftest import REPO
 
-from .conftest import REGION, TABLE, CallLog, client, run
+from .conftest import REGION, TABLE, CallLog, aws_client, run
 
 
 def test_powertools_comes_from_the_managed_layer_of_the_region() -> None:
@@ -72,7 +72,7 @@ def test_a_small_account_gets_no_reservations_and_a_big_one_gets_them(
 def test_api_key_command_after_chalice_deploy_and_teardown_removes_it(
         session: boto3.Session, cfg_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(session, cfg_path, "--no-wait") == 0
-    apigw = client("apigateway")
+    apigw = aws_client("apigateway")
     api_id = apigw.create_rest_api(name="reddit-hate-watch")["id"]  # what `chalice deploy` creates
     root = apigw.get_resources(restApiId=api_id)["items"][0]["id"]
     apigw.put_method(restApiId=api_id, resourceId=root, httpMethod="GET", authorizationType="NONE")
@@ -98,7 +98,7 @@ def test_alert_flags_create_the_alarms_write_the_baseline_and_teardown_removes_t
     args = ["--no-wait", "--subreddits", "news", "--alert-email", "ops@example.org", "--alert-multiple", "2.5",
             "--alert-min-volume", "40", "--alert-baseline-hours", "48", "--alert-silent-periods", "4"]
     assert run(session, cfg_path, *args) == 0
-    found = {a["AlarmName"]: a for a in client("cloudwatch").describe_alarms()["MetricAlarms"]}
+    found = {a["AlarmName"]: a for a in aws_client("cloudwatch").describe_alarms()["MetricAlarms"]}
     assert sorted(found) == [f"reddit-hate-dev-alarm-{n}" for n in (
         "hate-rate-all", "hate-rate-news", "listing-gaps", "needs-attention", "no-comments")]
     assert found["reddit-hate-dev-alarm-hate-rate-news"]["Threshold"] == 2.5
@@ -109,8 +109,8 @@ def test_alert_flags_create_the_alarms_write_the_baseline_and_teardown_removes_t
     assert run(session, cfg_path, *args) == 0
     assert "nothing changed" in capsys.readouterr().out
     assert run(session, cfg_path, "--teardown", "--force") == 0
-    assert client("cloudwatch").describe_alarms()["MetricAlarms"] == []
-    assert client("sns").list_topics()["Topics"] == []
+    assert aws_client("cloudwatch").describe_alarms()["MetricAlarms"] == []
+    assert aws_client("sns").list_topics()["Topics"] == []
 
 
 def test_provisioned_billing_deploys_reruns_unchanged_and_tears_down(session: boto3.Session, calls: CallLog,
@@ -118,7 +118,7 @@ def test_provisioned_billing_deploys_reruns_unchanged_and_tears_down(session: bo
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     assert run(session, cfg_path, "--billing", "provisioned") == 0
     assert re.search(r"DynamoDB auto scaling +reddit-hate-dev-comments +created", capsys.readouterr().out)
-    assert client("dynamodb").describe_table(TableName=TABLE)["Table"]["BillingModeSummary"]["BillingMode"] == (
+    assert aws_client("dynamodb").describe_table(TableName=TABLE)["Table"]["BillingModeSummary"]["BillingMode"] == (
         "PROVISIONED")
     calls.clear()
     assert run(session, cfg_path) == 0  # without --billing the table stays provisioned
@@ -127,7 +127,7 @@ def test_provisioned_billing_deploys_reruns_unchanged_and_tears_down(session: bo
     assert re.search(r"DynamoDB auto scaling +reddit-hate-dev-comments +exists, unchanged", out)
     assert run(session, cfg_path, "--teardown", "--force") == 0
     assert re.search(r"DynamoDB auto scaling +reddit-hate-dev-comments +deleted", capsys.readouterr().out)
-    scaling = client("application-autoscaling")
+    scaling = aws_client("application-autoscaling")
     assert scaling.describe_scalable_targets(ServiceNamespace="dynamodb")["ScalableTargets"] == []
 
 

@@ -13,7 +13,7 @@ import deploy_model
 from chalicelib import config, schema
 from provisioning import common
 
-from .conftest import ACCOUNT, BUCKET, ENDPOINT, REGION, STREAM, TABLE, CallLog, client, run
+from .conftest import ACCOUNT, BUCKET, ENDPOINT, REGION, STREAM, TABLE, CallLog, aws_client, run
 
 CREDS = {"REDDIT_CLIENT_ID": "cid-TOPSECRET-1", "REDDIT_CLIENT_SECRET": "sec-TOPSECRET-2",
          "REDDIT_USER_AGENT": "test:reddit-hate-watch:0.1 (by /u/tester)"}
@@ -64,7 +64,7 @@ def test_secret_values_are_never_printed(session: boto3.Session, cfg_path: Path,
     for name, value in CREDS.items():
         monkeypatch.setenv(name, value)
     assert run(session, cfg_path) == 0
-    sm = client("secretsmanager")
+    sm = aws_client("secretsmanager")
     stored = json.loads(sm.get_secret_value(SecretId="reddit-hate/dev/reddit")["SecretString"])
     assert stored == {"client_id": CREDS["REDDIT_CLIENT_ID"], "client_secret": CREDS["REDDIT_CLIENT_SECRET"],
                       "user_agent": CREDS["REDDIT_USER_AGENT"]}
